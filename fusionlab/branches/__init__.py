@@ -1,0 +1,9 @@
+"""Branches: feature extractors over ``(batch, channels, length)`` returning ``(B, T, D)``."""
+
+from fusionlab.branches.base import Branch
+from fusionlab.branches.cnn import CNNBranch
+from fusionlab.branches.mlp import MLPBranch
+from fusionlab.branches.rnn import RNNBranch
+from fusionlab.branches.transformer import TransformerBranch
+
+__all__ = ["Branch", "CNNBranch", "MLPBranch", "RNNBranch", "TransformerBranch"]

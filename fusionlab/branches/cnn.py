@@ -1,0 +1,72 @@
+"""1-D convolutional branch."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from fusionlab.branches.base import Branch
+from fusionlab.config.schema import ConfigError, PositiveInts, Probability, choice
+
+
+class ConvBlock(nn.Module):
+    """Conv1d → (BatchNorm) → ReLU → (Dropout), with an optional residual connection."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, dilation: int, batch_norm: bool,
+                 residual: bool, dropout: float) -> None:
+        super().__init__()
+        pad = dilation * (kernel - 1) // 2
+        self.conv = nn.Conv1d(cin, cout, kernel, padding=pad, dilation=dilation, bias=not batch_norm)
+        self.norm = nn.BatchNorm1d(cout) if batch_norm else nn.Identity()
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.skip: nn.Module | None = None
+        if residual:
+            self.skip = nn.Identity() if cin == cout else nn.Conv1d(cin, cout, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.norm(self.conv(x))
+        # 'same' padding keeps the length for odd kernels; trim the extra step of even ones
+        y = y[..., : x.shape[-1]]
+        if self.skip is not None:
+            y = y + self.skip(x)
+        return self.drop(self.act(y))
+
+
+class CNNBranch(Branch):
+    """A stack of 1-D convolutions; returns the feature map as a sequence ``(B, L, channels[-1])``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        seq_len: int,
+        channels: PositiveInts = (32, 64, 64),
+        kernel_sizes: PositiveInts = (5, 5, 3),
+        dilations: PositiveInts = (1, 1, 1),
+        batch_norm: bool = True,
+        residual: bool = False,
+        dropout: Probability = 0.0,
+        pool: choice("mean", "max", "last", "attention") = "mean",
+    ) -> None:
+        super().__init__()
+        channels, kernel_sizes, dilations = list(channels), list(kernel_sizes), list(dilations)
+        if not channels:
+            raise ConfigError("channels", "needs at least one layer")
+        for key, values in (("kernel_sizes", kernel_sizes), ("dilations", dilations)):
+            if len(values) == 1:
+                values *= len(channels)  # in place: one value for every layer
+            if len(values) != len(channels):
+                raise ConfigError(key, f"needs 1 or {len(channels)} entries (one per layer), got {len(values)}")
+        for k, d in zip(kernel_sizes, dilations):
+            if d * (k - 1) + 1 > seq_len:
+                raise ConfigError("kernel_sizes", f"receptive field {d * (k - 1) + 1} of a kernel exceeds "
+                                  f"the sequence length {seq_len}")
+        layers, cin = [], in_channels
+        for cout, k, d in zip(channels, kernel_sizes, dilations):
+            layers.append(ConvBlock(cin, cout, k, d, batch_norm, residual, dropout))
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.out_dim = cin
+        self.set_pool(pool)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x).transpose(1, 2)

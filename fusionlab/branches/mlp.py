@@ -1,0 +1,32 @@
+"""Multi-layer perceptron over the flattened input."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from fusionlab.branches.base import Branch
+from fusionlab.config.schema import PositiveInts, Probability
+
+
+class MLPBranch(Branch):
+    """Flatten ``(B, C, L)`` and apply Linear → ReLU → Dropout layers; a sequence of one step."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        seq_len: int,
+        hidden: PositiveInts = (256, 128),
+        dropout: Probability = 0.0,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_channels * seq_len
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+            width = h
+        self.net = nn.Sequential(*layers)
+        self.out_dim = width
+        self.set_pool("last")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).unsqueeze(1)

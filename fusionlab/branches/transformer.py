@@ -1,0 +1,60 @@
+"""Transformer-encoder branch."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from fusionlab.branches.base import Branch
+from fusionlab.config.schema import ConfigError, PositiveInt, Probability, choice
+
+
+def sinusoidal_positions(length: int, dim: int) -> Tensor:
+    """The fixed positional encoding of Vaswani et al. 2017, ``(length, dim)``."""
+    pos = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return table
+
+
+class TransformerBranch(Branch):
+    """Patch embedding (a strided Conv1d, ``patch_size=1`` embeds every step) + positions +
+    a pre-norm Transformer encoder; returns ``(B, L / patch_size, d_model)``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        seq_len: int,
+        d_model: PositiveInt = 64,
+        heads: PositiveInt = 4,
+        layers: PositiveInt = 2,
+        ff_dim: PositiveInt = 128,
+        dropout: Probability = 0.1,
+        patch_size: PositiveInt = 1,
+        positions: choice("sinusoidal", "learned") = "sinusoidal",
+        pool: choice("mean", "max", "last", "attention") = "mean",
+    ) -> None:
+        super().__init__()
+        if d_model % heads:
+            raise ConfigError("heads", f"must divide d_model={d_model}, got {heads}")
+        if patch_size > seq_len:
+            raise ConfigError("patch_size", f"must be <= the sequence length {seq_len}, got {patch_size}")
+        self.embed = nn.Conv1d(in_channels, d_model, patch_size, stride=patch_size)
+        tokens = seq_len // patch_size
+        if positions == "learned":
+            self.positions = nn.Parameter(torch.randn(tokens, d_model) * 0.02)
+        else:
+            self.register_buffer("positions", sinusoidal_positions(tokens, d_model), persistent=False)
+        layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.out_dim = d_model
+        self.set_pool(pool)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.embed(x).transpose(1, 2) + self.positions
+        return self.norm(self.encoder(h))

@@ -1,0 +1,26 @@
+"""Sum fusion after projection to a common width."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from fusionlab.config.schema import PositiveInt
+from fusionlab.fusions.base import Fusion
+
+
+class SumFusion(Fusion):
+    """``z = sum_i W_i x_i + b_i`` with every ``W_i`` mapping ``D_i -> dim``.
+
+    Parameters: ``sum_i (D_i + 1) * dim``.
+    """
+
+    def __init__(self, in_dims: list[int], dim: PositiveInt = 128) -> None:
+        super().__init__()
+        self.proj = nn.ModuleList(nn.Linear(d, dim) for d in in_dims)
+        self.out_dim = dim
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        out = self.proj[0](xs[0])
+        for proj, x in zip(self.proj[1:], xs[1:]):
+            out = out + proj(x)
+        return out

@@ -1,0 +1,1 @@
+"""Training: the LightningModule, initialisation, augmentation and the train/eval jobs."""

@@ -1,0 +1,121 @@
+"""The LightningModule that trains any fused network as a classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+
+def make_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """Accuracy and macro-F1 under ``prefix`` (``train/``, ``val/``, ``test/``)."""
+    return MetricCollection(
+        {"acc": MulticlassAccuracy(num_classes, average="micro"),
+         "f1": MulticlassF1Score(num_classes, average="macro")},
+        prefix=prefix,
+    )
+
+
+class FusionClassifier(pl.LightningModule):
+    """Cross-entropy training of ``net`` with epoch-level metrics.
+
+    Nothing is synchronised to the host during a step: metric states and the summed loss stay
+    on the device and are read once per epoch.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: dict[str, Any] | None = None,
+        label_smoothing: float = 0.0,
+        augmentation: nn.Module | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler = scheduler
+        self.label_smoothing = label_smoothing
+        self.augmentation = augmentation
+        self.config = config or {}
+        self.metrics = nn.ModuleDict({f"{s}_": make_metrics(num_classes, f"{s}/") for s in ("train", "val", "test")})
+        self._loss_sum: dict[str, Tensor] = {}
+        self._count: dict[str, int] = {}
+        self.branch_weight_sum: dict[str, Tensor] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        if stage == "train" and self.augmentation is not None:
+            x = self.augmentation(x)
+        logits = self.net(x)
+        smoothing = self.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        n = y.shape[0]
+        detached = loss.detach() * n
+        self._loss_sum[stage] = self._loss_sum[stage] + detached if stage in self._loss_sum else detached
+        self._count[stage] = self._count.get(stage, 0) + n
+        self.metrics[f"{stage}_"].update(logits.detach(), y)
+        weights = getattr(getattr(self.net, "fusion", None), "branch_weights", None)
+        if stage != "train" and weights is not None:
+            s = weights.sum(dim=0)
+            self.branch_weight_sum[stage] = self.branch_weight_sum[stage] + s if stage in self.branch_weight_sum else s
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    # -- epoch-level logging --------------------------------------------------------------------
+    def _log_epoch(self, stage: str) -> None:
+        if stage not in self._count:
+            return
+        values = dict(self.metrics[f"{stage}_"].compute())
+        values[f"{stage}/loss"] = self._loss_sum.pop(stage) / self._count.pop(stage)
+        weights = self.branch_weight_sum.pop(stage, None)
+        if weights is not None:
+            weights = weights / weights.sum()
+            for name, w in zip(self.net.branches.keys(), weights):
+                values[f"{stage}/weight_{name}"] = w
+        self.metrics[f"{stage}_"].reset()
+        self.log_dict(values, prog_bar=stage != "train")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if not self.scheduler or self.scheduler.get("scheduler") is None:
+            return optimizer
+        spec = dict(self.scheduler)
+        spec["scheduler"] = spec["scheduler"](optimizer)
+        if spec.get("monitor") is None:
+            spec.pop("monitor", None)
+        return {"optimizer": optimizer, "lr_scheduler": spec}
+
+    # -- checkpoints carry the config that built them ------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["fusionlab_config"] = self.config
