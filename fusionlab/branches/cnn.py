@@ -14,8 +14,7 @@ class ConvBlock(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int, dilation: int, batch_norm: bool,
                  residual: bool, dropout: float) -> None:
         super().__init__()
-        pad = dilation * (kernel - 1) // 2
-        self.conv = nn.Conv1d(cin, cout, kernel, padding=pad, dilation=dilation, bias=not batch_norm)
+        self.conv = nn.Conv1d(cin, cout, kernel, padding="same", dilation=dilation, bias=not batch_norm)
         self.norm = nn.BatchNorm1d(cout) if batch_norm else nn.Identity()
         self.act = nn.ReLU()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -24,9 +23,7 @@ class ConvBlock(nn.Module):
             self.skip = nn.Identity() if cin == cout else nn.Conv1d(cin, cout, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.norm(self.conv(x))
-        # 'same' padding keeps the length for odd kernels; trim the extra step of even ones
-        y = y[..., : x.shape[-1]]
+        y = self.norm(self.conv(x))  # 'same' padding keeps the length (asymmetric for even kernels)
         if self.skip is not None:
             y = y + self.skip(x)
         return self.drop(self.act(y))
@@ -41,7 +38,7 @@ class CNNBranch(Branch):
         seq_len: int,
         channels: PositiveInts = (32, 64, 64),
         kernel_sizes: PositiveInts = (5, 5, 3),
-        dilations: PositiveInts = (1, 1, 1),
+        dilations: PositiveInts = (1,),
         batch_norm: bool = True,
         residual: bool = False,
         dropout: Probability = 0.0,

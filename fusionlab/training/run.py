@@ -7,11 +7,13 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -69,16 +71,28 @@ def build_model(model_cfg: DictConfig, dm: Any) -> torch.nn.Module:
     return build(model_cfg, "model", in_channels=channels, seq_len=length, num_classes=dm.num_classes)
 
 
+def probe(factory: Any, key: str, *args: Any) -> Any:
+    """Call a ``_partial_`` factory once on stand-in arguments so a bad value (``lr=-1``) is
+    reported now, naming ``key``, instead of from inside ``trainer.fit``."""
+    try:
+        return factory(*args)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(key, str(e).splitlines()[0]) from None
+
+
 def build_module(cfg: DictConfig, dm: Any, config_dict: dict[str, Any]) -> FusionClassifier:
     net = build_model(cfg.model, dm)
     build(cfg.init, "init")(net)
+    optimizer = build(cfg.optimizer, "optimizer")
+    stand_in = probe(optimizer, "optimizer", [torch.nn.Parameter(torch.zeros(1))])
     scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
     if scheduler and scheduler.get("scheduler") is not None:
         scheduler["scheduler"] = build(cfg.scheduler.scheduler, "scheduler.scheduler")
+        probe(scheduler["scheduler"], "scheduler.scheduler", stand_in)
     return FusionClassifier(
         net=net,
         num_classes=dm.num_classes,
-        optimizer=build(cfg.optimizer, "optimizer"),
+        optimizer=optimizer,
         scheduler=scheduler,
         label_smoothing=cfg.regularizer.label_smoothing,
         augmentation=build(cfg.augmentation, "augmentation") if cfg.get("augmentation") else None,
@@ -89,15 +103,17 @@ def build_module(cfg: DictConfig, dm: Any, config_dict: dict[str, Any]) -> Fusio
 def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
-    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, **overrides)
+    # without a configured ModelCheckpoint, Lightning would add its own: no checkpoints means none
+    checkpointing = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
+                 enable_checkpointing=checkpointing, **overrides)
 
 
 # -- jobs ---------------------------------------------------------------------------------------------
-def train(cfg: DictConfig) -> float:
-    """Train and test the configured model; write ``metrics.json``; return the optimised metric."""
-    start = time.perf_counter()
+def prepare(cfg: DictConfig) -> tuple[pl.LightningDataModule, FusionClassifier, pl.Trainer]:
+    """Validate ``cfg``, seed everything, and build the datamodule, the module and the trainer."""
     validate(cfg)
-    out = Path(cfg.paths.output_dir)
+    quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
     dm = build_datamodule(cfg.data)
@@ -105,7 +121,29 @@ def train(cfg: DictConfig) -> float:
     reg = cfg.regularizer
     trainer = build_trainer(cfg, gradient_clip_val=reg.gradient_clip_val,
                             gradient_clip_algorithm=reg.gradient_clip_algorithm)
+    return dm, module, trainer
 
+
+def quiet_lightning() -> None:
+    """Drop Lightning's start-up chatter (device lines, tips); warnings and errors still show."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+
+def hydra_choices() -> dict[str, Any]:
+    """The option chosen in each config group (empty outside a Hydra job)."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra/")}
+
+
+def train(cfg: DictConfig) -> float:
+    """Train and test the configured model; write ``metrics.json``; return the optimised metric."""
+    start = time.perf_counter()
+    out = Path(cfg.paths.output_dir)
+    dm, module, trainer = prepare(cfg)
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
     ckpt = trainer.checkpoint_callback
     best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
@@ -128,6 +166,7 @@ def train(cfg: DictConfig) -> float:
         "steps": trainer.global_step,
         "best_checkpoint": best,
         "data": dm.describe(),
+        "choices": hydra_choices(),
         "wall_time_s": round(time.perf_counter() - start, 3),
     })
     log.info("test: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
@@ -157,6 +196,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     data_cfg = run_cfg.data
     if cfg.get("data"):  # e.g. data.data_dir=... when the run was made elsewhere
         data_cfg = OmegaConf.merge(data_cfg, cfg.data)
+    quiet_lightning()
     pl.seed_everything(run_cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(data_cfg)
     module = build_module(run_cfg, dm, saved)

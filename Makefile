@@ -1,0 +1,34 @@
+# fusionlab: `make train` and `make test` each set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch comes through this pinned file (the CPU wheel); pyproject.toml only states a range.
+TORCH_PIN ?= requirements/torch-cpu.txt
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: install train test lint bench clean
+
+$(STAMP): pyproject.toml $(TORCH_PIN)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c $(TORCH_PIN) -r $(TORCH_PIN) -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install fusionlab with its dev tools
+
+train: $(STAMP)  ## train the default job (CNN + GRU fused by a gated unit on MNIST-1D)
+	$(PY) train.py $(ARGS)
+
+test: $(STAMP)  ## lint, then the whole test suite
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)  ## overhead benchmark (prints ratios)
+	$(PY) scripts/bench_overhead.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""Shared fixtures: a session-wide MNIST-1D cache and a config composer for in-process runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from fusionlab.cli import setup
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MNIST-1D cache for the whole session (generation takes about a second)."""
+    path = Path(os.environ.get("FUSIONLAB_TEST_DATA_DIR", tmp_path_factory.mktemp("data")))
+    return path
+
+
+def compose_cfg(overrides: list[str], out_dir: Path, data_dir: Path, config_name: str = "train") -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as the CLI would, with run folders under ``out_dir``."""
+    setup()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_dir)
+        cfg.paths.log_dir = str(out_dir)
+        cfg.paths.data_dir = str(data_dir)
+        del cfg.hydra
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, data_dir: Path):
+    """``make_cfg(overrides)`` → a composed training config writing into this test's tmp folder."""
+
+    def _make(overrides: list[str] | None = None, out: Path | None = None, config_name: str = "train"):
+        return compose_cfg(list(overrides or []), out or tmp_path, data_dir, config_name)
+
+    return _make
+
+
+def run_cli(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300):
+    """Run ``python <script> args`` as a user would; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, script, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())

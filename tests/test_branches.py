@@ -1,0 +1,97 @@
+"""Branches and poolers: shapes, declared widths, gradients, and refused settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fusionlab.branches import CNNBranch, MLPBranch, RNNBranch, TransformerBranch
+from fusionlab.config import ConfigError
+from fusionlab.models.poolers import POOLERS, make_pooler
+
+B, C, L = 4, 3, 24
+
+BRANCHES = {
+    "cnn": lambda: CNNBranch(C, L, channels=[8, 16], kernel_sizes=[5], dilations=[1, 2]),
+    "cnn_residual": lambda: CNNBranch(C, L, channels=[8, 8], kernel_sizes=[4, 3], residual=True),
+    "lstm": lambda: RNNBranch(C, L, cell="lstm", hidden=10, layers=2),
+    "gru_bi": lambda: RNNBranch(C, L, cell="gru", hidden=6, bidirectional=True),
+    "transformer": lambda: TransformerBranch(C, L, d_model=16, heads=4, layers=1, ff_dim=32, patch_size=3),
+    "transformer_learned": lambda: TransformerBranch(C, L, d_model=8, heads=2, layers=1, positions="learned"),
+    "mlp": lambda: MLPBranch(C, L, hidden=[12, 7]),
+}
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+def test_branch_shape_matches_declared_width(name: str) -> None:
+    branch = BRANCHES[name]()
+    seq = branch(torch.randn(B, C, L))
+    assert seq.dim() == 3 and seq.shape[0] == B and seq.shape[2] == branch.out_dim
+    assert branch.pool(seq).shape == (B, branch.out_dim)
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+def test_every_branch_parameter_gets_a_gradient(name: str) -> None:
+    torch.manual_seed(0)
+    branch = BRANCHES[name]()
+    seq = branch(torch.randn(B, C, L))
+    (branch.pool(seq) ** 2).sum().backward()
+    for pname, p in branch.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}.{pname} got no gradient"
+
+
+def test_cnn_sequence_keeps_length_and_last_channel_count() -> None:
+    branch = CNNBranch(C, L, channels=[8, 16, 5], kernel_sizes=[4, 5, 2])
+    assert branch(torch.randn(B, C, L)).shape == (B, L, 5)
+
+
+def test_transformer_patch_size_sets_token_count() -> None:
+    branch = TransformerBranch(C, 24, d_model=8, heads=2, layers=1, patch_size=4)
+    assert branch(torch.randn(B, C, 24)).shape == (B, 6, 8)
+
+
+def test_bidirectional_last_pool_takes_each_direction_final_state() -> None:
+    torch.manual_seed(0)
+    branch = RNNBranch(C, L, cell="gru", hidden=5, bidirectional=True, pool="last")
+    x = torch.randn(B, C, L)
+    _, h = branch.rnn(x.transpose(1, 2))
+    expected = torch.cat([h[0], h[1]], dim=-1)  # forward final, backward final
+    torch.testing.assert_close(branch.pool(branch(x)), expected)
+
+
+def test_unidirectional_last_pool_equals_final_hidden_state() -> None:
+    branch = RNNBranch(C, L, cell="lstm", hidden=5, pool="last")
+    x = torch.randn(B, C, L)
+    _, (h, _) = branch.rnn(x.transpose(1, 2))
+    torch.testing.assert_close(branch.pool(branch(x)), h[-1])
+
+
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [
+        (lambda: TransformerBranch(C, L, d_model=10, heads=4), "heads"),
+        (lambda: TransformerBranch(C, L, patch_size=L + 1), "patch_size"),
+        (lambda: CNNBranch(C, 8, channels=[4], kernel_sizes=[9]), "kernel_sizes"),
+        (lambda: CNNBranch(C, L, channels=[4, 4], kernel_sizes=[3, 3, 3]), "kernel_sizes"),
+        (lambda: CNNBranch(C, L, channels=[]), "channels"),
+    ],
+)
+def test_impossible_branch_settings_raise_config_error_naming_key(build, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build()
+    assert err.value.key == key
+
+
+def test_poolers_compute_what_they_say() -> None:
+    x = torch.tensor([[[1.0, -2.0], [3.0, 0.0], [2.0, 4.0]]])  # (1, T=3, D=2)
+    torch.testing.assert_close(make_pooler("mean", 2)(x), torch.tensor([[2.0, 2.0 / 3]]))
+    torch.testing.assert_close(make_pooler("max", 2)(x), torch.tensor([[3.0, 4.0]]))
+    torch.testing.assert_close(make_pooler("last", 2)(x), torch.tensor([[2.0, 4.0]]))
+    att = make_pooler("attention", 2)
+    out = att(x)
+    assert out.shape == (1, 2)
+    # attention pooling is a convex combination of the time steps
+    assert torch.all(out >= x.amin(dim=1) - 1e-6) and torch.all(out <= x.amax(dim=1) + 1e-6)
+    assert set(POOLERS) >= {"mean", "max", "last", "attention"}
+    with pytest.raises(ValueError, match="unknown pooler"):
+        make_pooler("median", 2)

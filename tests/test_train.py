@@ -1,0 +1,169 @@
+"""Training behaviour: run folders, determinism, eval round trip, and the effect of each recipe option."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from fusionlab.training.run import prepare, train
+from tests.conftest import read_metrics
+
+SHORT = ["debug=limit"]  # 2 epochs x 3 batches, checkpoints and logs as in a real run
+
+
+def test_run_folder_holds_config_checkpoints_csv_and_metrics(make_cfg, tmp_path: Path) -> None:
+    objective = train(make_cfg(SHORT))
+    m = read_metrics(tmp_path)
+    assert m["status"] == "ok" and m["seed"] == 0 and m["epochs"] == 2 and m["steps"] == 6
+    assert objective == pytest.approx(m["metrics"]["val/acc"]) == pytest.approx(m["objective"])
+    for key in ("val/acc", "val/f1", "val/loss", "test/acc", "test/f1", "test/loss",
+                "val/weight_cnn", "val/weight_rnn"):
+        assert key in m["metrics"]
+    assert m["metrics"]["val/weight_cnn"] + m["metrics"]["val/weight_rnn"] == pytest.approx(1.0, abs=1e-5)
+    assert m["params"]["total"] == sum(v for k, v in m["params"].items() if k != "total")
+    assert m["wall_time_s"] > 0
+    assert m["data"]["sizes"] == {"train": 3500, "val": 500, "test": 1000}
+    assert m["choices"]["model"] == "cnn_rnn" and m["choices"]["fusion"] == "gated"
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    header = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "train/loss", "train/acc", "val/acc", "val/f1"} <= set(header)
+
+
+def test_same_seed_gives_identical_metrics_and_other_seed_differs(make_cfg, tmp_path: Path) -> None:
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        out = tmp_path / name
+        train(make_cfg([*SHORT, f"seed={seed}"], out=out))
+        runs[name] = read_metrics(out)["metrics"]
+    assert runs["a"] == runs["b"]
+    assert runs["a"] != runs["c"]
+
+
+def test_checkpoint_carries_config_and_loads_with_weights_only(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(SHORT))
+    ckpt = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["fusionlab_config"]["model"]["fusion"]["_target_"] == "fusionlab.fusions.GatedFusion"
+
+
+# -- recipe options: each changes what it says --------------------------------------------------------
+class Recorder(pl.Callback):
+    """Records the learning rate at each epoch start and the gradient norm after each step."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+        self.grad_norms: list[float] = []
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        self.grad_norms.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+
+
+def fit_with_recorder(make_cfg, overrides: list[str]) -> tuple[Recorder, pl.LightningModule, pl.Trainer]:
+    dm, module, trainer = prepare(make_cfg(["debug=limit", "logger=none", "callbacks=none", *overrides]))
+    rec = Recorder()
+    trainer.callbacks.append(rec)
+    trainer.fit(module, datamodule=dm)
+    return rec, module, trainer
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["scheduler=none"], lambda e, lr: lr),
+        (["scheduler=cosine"], lambda e, lr: lr * (1 + math.cos(math.pi * e / 4)) / 2),
+        (["scheduler=step", "scheduler.scheduler.step_size=2", "scheduler.scheduler.gamma=0.5"],
+         lambda e, lr: lr * 0.5 ** (e // 2)),
+    ],
+)
+def test_learning_rate_follows_the_scheduler_formula(make_cfg, overrides, expected) -> None:
+    rec, _, _ = fit_with_recorder(make_cfg, [*overrides, "trainer.max_epochs=4", "optimizer.lr=0.01"])
+    assert rec.lrs == pytest.approx([expected(e, 0.01) for e in range(4)])
+
+
+@pytest.mark.parametrize(("option", "cls"), [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
+                                              ("sgd", torch.optim.SGD)])
+def test_optimizer_option_builds_that_optimizer_with_its_settings(make_cfg, option, cls) -> None:
+    _, _, trainer = fit_with_recorder(make_cfg, [f"optimizer={option}", "optimizer.lr=0.0123", "scheduler=none"])
+    opt = trainer.optimizers[0]
+    assert type(opt) is cls and opt.param_groups[0]["lr"] == pytest.approx(0.0123)
+
+
+def test_gradient_clipping_bounds_the_gradient_norm(make_cfg) -> None:
+    rec, _, _ = fit_with_recorder(make_cfg, ["regularizer.gradient_clip_val=0.01"])
+    assert max(rec.grad_norms) <= 0.01 * 1.001
+    free, _, _ = fit_with_recorder(make_cfg, [])
+    assert max(free.grad_norms) > 0.05  # without clipping the norm is much larger
+
+
+def test_label_smoothing_changes_the_training_loss_by_the_formula(make_cfg) -> None:
+    dm, module, _ = prepare(make_cfg(["regularizer=smooth", "debug=fast"]))
+    x, y = next(iter(dm.train_dataloader()))
+    module.net.eval()  # no dropout, so the two forward passes agree
+    loss = module._step((x, y), "train")
+    logits = module.net(x)
+    assert loss.item() == pytest.approx(F.cross_entropy(logits, y, label_smoothing=0.1).item(), rel=1e-5)
+    val_loss = module._step((x, y), "val")  # evaluation loss is never smoothed
+    assert val_loss.item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+
+
+def test_augmentation_changes_training_batches_only(make_cfg) -> None:
+    dm, module, _ = prepare(make_cfg(["augmentation=jitter", "augmentation.sigma=0.5", "debug=fast"]))
+    seen: list[torch.Tensor] = []
+    module.net.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    x, y = next(iter(dm.train_dataloader()))
+    for stage in ("train", "val", "test"):
+        module._step((x, y), stage)
+    train_x, val_x, test_x = seen
+    assert not torch.allclose(train_x, x)
+    assert (train_x - x).std().item() == pytest.approx(0.5, rel=0.1)
+    assert torch.equal(val_x, x) and torch.equal(test_x, x)
+
+
+def test_init_options_set_the_promised_weight_statistics(make_cfg) -> None:
+    _, xavier, _ = prepare(make_cfg(["init=xavier", "debug=fast"]))
+    lin = xavier.net.fusion.gate  # Linear(sum D_i -> k * dim)
+    bound = math.sqrt(6 / (lin.in_features + lin.out_features))
+    assert lin.weight.abs().max() <= bound and lin.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+    assert torch.count_nonzero(lin.bias) == 0
+    _, kaiming, _ = prepare(make_cfg(["init=kaiming", "debug=fast"]))
+    lin = kaiming.net.fusion.gate
+    assert lin.weight.std().item() == pytest.approx(math.sqrt(2 / lin.in_features), rel=0.05)
+    _, default, _ = prepare(make_cfg(["init=default", "debug=fast"]))
+    lin = default.net.fusion.gate  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert lin.weight.abs().max() <= 1 / math.sqrt(lin.in_features)
+    assert torch.count_nonzero(lin.bias) > 0
+
+
+def test_logger_and_callback_options_decide_what_is_written(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg([*SHORT, "logger=none", "callbacks=none"], out=tmp_path / "bare"))
+    assert not (tmp_path / "bare" / "csv").exists() and not (tmp_path / "bare" / "checkpoints").exists()
+    assert read_metrics(tmp_path / "bare")["best_checkpoint"] is None
+    train(make_cfg(SHORT, out=tmp_path / "full"))
+    assert (tmp_path / "full" / "csv" / "metrics.csv").exists()
+    assert (tmp_path / "full" / "checkpoints" / "best.ckpt").exists()
+
+
+def test_debug_options(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(["debug=fast"], out=tmp_path / "fast"))
+    assert read_metrics(tmp_path / "fast")["steps"] == 1
+    assert not (tmp_path / "fast" / "checkpoints").exists()
+    cfg = make_cfg(["debug=overfit", "trainer.max_epochs=40", "data.batch_size=32"], out=tmp_path / "overfit")
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    assert trainer.num_training_batches == 1
+    assert trainer.callback_metrics["train/acc"].item() >= 0.95  # a single batch is memorised
+
+
+def test_experiment_states_only_its_deltas(make_cfg) -> None:
+    cfg = make_cfg(["experiment=mnist1d_cnn_rnn_gated"])
+    assert cfg.task_name == "mnist1d_cnn_rnn_gated"
+    assert cfg.model.fusion._target_.endswith("GatedFusion")
