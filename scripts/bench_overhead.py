@@ -5,8 +5,10 @@ with Hydra's compose API (``conf/train.yaml``, MNIST-1D from ``<repo>/data``) an
 
 * fusionlab: the ``FusionClassifier`` built by ``fusionlab.training.run.build_module`` fitted by the
   Lightning ``Trainer`` that ``build_trainer`` makes from the config (no logger, no callbacks, no
-  progress bar, no validation: ``+trainer.limit_val_batches=0``). Metrics, loss sums, the
-  scheduler and every Lightning hook run as in a real run.
+  progress bar, no validation: ``+trainer.limit_val_batches=0``, and no checkpoint files:
+  ``+trainer.enable_checkpointing=false``, since ``callbacks=none`` would otherwise bring back
+  Lightning's default per-epoch checkpoint). Metrics, loss sums, the scheduler and every Lightning
+  hook run as in a real run.
 * plain: a second ``FusionNet`` built from the same config with the same seed, the same AdamW
   (``cfg.optimizer``) and per-epoch cosine scheduler, the same tensors, batch size and index
   batching (``dm.train_dataloader()``), and the bare loop ``forward -> F.cross_entropy ->
@@ -15,7 +17,11 @@ with Hydra's compose API (``conf/train.yaml``, MNIST-1D from ``<repo>/data``) an
 Both run ``--epochs`` epochs; the first is warm-up and is not timed: the clock runs from the start of
 epoch 2 to the end of training (for Lightning: ``on_train_epoch_start`` of epoch index 1 to
 ``on_train_end``, so the per-epoch metric compute/reset and logging are included). Both use the
-same ``torch.set_num_threads`` and the config's ``deterministic`` flag (Lightning sets it globally).
+same ``torch.set_num_threads(--threads)`` and the config's ``deterministic`` flag (Lightning sets
+it globally). ``--threads`` defaults to 1: with intra-op threads = cores, any other busy process
+(a sweep, a test run) makes torch's OpenMP workers wait on each other and a 30 ms step takes
+~2.7 s on a 2-core machine, which measures the scheduler, not fusionlab. The start-up commands get
+``OMP_NUM_THREADS=--threads`` for the same reason.
 The two paths alternate in pairs (order flipped every pair to cancel drift); the table gives the
 median of each, the median of the per-pair ratios fusionlab/plain and the ratio of the medians.
 After each pair the final weights of the two nets are compared: equal weights show that both paths
@@ -68,6 +74,7 @@ def compose_config(batch_size: int, epochs: int, out_dir: str) -> DictConfig:
     overrides = [
         "model=cnn_rnn", "fusion=gated", "logger=none", "callbacks=none",
         "trainer.enable_progress_bar=false", "+trainer.limit_val_batches=0",
+        "+trainer.enable_checkpointing=false",
         f"trainer.max_epochs={epochs}", f"data.batch_size={batch_size}",
         f"paths.output_dir={out_dir}", f"paths.data_dir={REPO / 'data'}",
     ]
@@ -157,8 +164,9 @@ def bench_throughput(batch_size: int, args: argparse.Namespace, out_dir: str) ->
         plain.append(examples / result["plain"][0])
         ratios.append(fl[-1] / plain[-1])
         diffs.append(max_weight_diff(result["fusionlab"][1], result["plain"][1]))
-        print(f"  bs{batch_size} pair {i + 1}/{args.pairs} ({'/'.join(order)}): fusionlab {fl[-1]:8.0f} ex/s, "
-              f"plain {plain[-1]:8.0f} ex/s, ratio {ratios[-1]:.3f}, max |dW| {diffs[-1]:.1e}", flush=True)
+        print(f"  bs{batch_size} pair {i + 1}/{args.pairs} ({'/'.join(order)}): "
+              f"fusionlab {fl[-1]:6.0f} ex/s, plain {plain[-1]:6.0f} ex/s, ratio {ratios[-1]:.3f}, "
+              f"max |dW| {diffs[-1]:.1e}", flush=True)
     return {
         "batch_size": batch_size, "train_examples": n_train, "steps_per_epoch": len(dm.train_dataloader()),
         "timed_examples": examples, "fusionlab_ex_per_s": fl, "plain_ex_per_s": plain, "ratios": ratios,
@@ -206,6 +214,8 @@ def bench_startup(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
 
 # -- report ------------------------------------------------------------------------------------------
 def met(key: str, value: float) -> str:
+    if key not in TARGETS:
+        return "-"
     op, bound = TARGETS[key]
     ok = value >= bound if op == ">=" else value <= bound
     return f"{op} {bound:g} ({'met' if ok else 'MISSED'})"
@@ -241,7 +251,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per measurement (the first is warm-up)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 32])
     parser.add_argument("--startup-pairs", type=int, default=5, help="start-up pairs (0: skip)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch.set_num_threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads for both paths (0: torch's default)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
     if args.epochs < 2 or args.pairs < 1:
@@ -249,7 +260,9 @@ def main() -> None:
 
     quiet()
     fusionlab.cli.setup()
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)  # children
     begin = time.perf_counter()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="fl-bench-") as tmp:
