@@ -58,7 +58,7 @@ def test_unknown_option_lists_the_available_ones(env: dict[str, str]) -> None:
         (["model=transformer", "model.branches.transformer.heads=5"],
          "Error in config: model.branches.transformer.heads: must divide d_model=64, got 5"),
         (["model.branches.cnn.channels=[32,0]"], "Error in config: model.branches.cnn.channels: must be > 0, got 0"),
-        (["+model.fusion.hiden=3"], "Error in config: model.fusion.hiden: unknown key for GatedFusion"),
+        (["fusion=gated", "+model.fusion.hiden=3"], "Error in config: model.fusion.hiden: unknown key for GatedFusion"),
     ],
 )
 def test_impossible_value_exits_2_with_one_line_and_writes_no_results(tmp_path: Path, env: dict[str, str],

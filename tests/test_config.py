@@ -99,8 +99,8 @@ def test_plain_groups_are_typed(make_cfg, override: str, error) -> None:
 @pytest.mark.parametrize(
     ("overrides", "key", "words"),
     [
-        (["+model.fusion.dimm=3"], "model.fusion.dimm", "unknown key for GatedFusion"),
-        (["model.fusion.dim=0"], "model.fusion.dim", "must be > 0"),
+        (["fusion=gated", "+model.fusion.dimm=3"], "model.fusion.dimm", "unknown key for GatedFusion"),
+        (["fusion=gated", "model.fusion.dim=0"], "model.fusion.dim", "must be > 0"),
         (["model.dropout=-0.1"], "model.dropout", "must be >= 0"),
         (["model.dropout=1.5"], "model.dropout", "must be < 1"),
         (["model.branches.cnn.channels=[16,0]"], "model.branches.cnn.channels", "must be > 0"),
@@ -108,7 +108,7 @@ def test_plain_groups_are_typed(make_cfg, override: str, error) -> None:
         (["model.branches.rnn.cell=rnn"], "model.branches.rnn.cell", "must be one of"),
         (["data.batch_size=0"], "data.batch_size", "must be > 0"),
         (["+trainer.max_epoch=3"], "trainer.max_epoch", "unknown key for Trainer"),
-        (["model.fusion._target_=os.system"], "model.fusion._target_", "not under an allowed module prefix"),
+        (["fusion=gated", "model.fusion._target_=os.system"], "model.fusion._target_", "not under an allowed module prefix"),
         (["model.fusion._target_=fusionlab.fusions.NoSuchFusion"], "model.fusion._target_", "cannot import"),
     ],
 )

@@ -17,7 +17,7 @@ SHORT = ["debug=limit"]  # 2 epochs x 3 batches, checkpoints and logs as in a re
 
 
 def test_run_folder_holds_config_checkpoints_csv_and_metrics(make_cfg, tmp_path: Path) -> None:
-    objective = train(make_cfg(SHORT))
+    objective = train(make_cfg([*SHORT, "fusion=gated"]))
     m = read_metrics(tmp_path)
     assert m["status"] == "ok" and m["seed"] == 0 and m["epochs"] == 2 and m["steps"] == 6
     assert objective == pytest.approx(m["metrics"]["val/acc"]) == pytest.approx(m["objective"])
@@ -46,7 +46,7 @@ def test_same_seed_gives_identical_metrics_and_other_seed_differs(make_cfg, tmp_
 
 
 def test_checkpoint_carries_config_and_loads_with_weights_only(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg(SHORT))
+    train(make_cfg([*SHORT, "fusion=gated"]))
     ckpt = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["fusionlab_config"]["model"]["fusion"]["_target_"] == "fusionlab.fusions.GatedFusion"
 
@@ -129,15 +129,15 @@ def test_augmentation_changes_training_batches_only(make_cfg) -> None:
 
 
 def test_init_options_set_the_promised_weight_statistics(make_cfg) -> None:
-    _, xavier, _ = prepare(make_cfg(["init=xavier", "debug=fast"]))
+    _, xavier, _ = prepare(make_cfg(["init=xavier", "fusion=gated", "debug=fast"]))
     lin = xavier.net.fusion.gate  # Linear(sum D_i -> k * dim)
     bound = math.sqrt(6 / (lin.in_features + lin.out_features))
     assert lin.weight.abs().max() <= bound and lin.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
     assert torch.count_nonzero(lin.bias) == 0
-    _, kaiming, _ = prepare(make_cfg(["init=kaiming", "debug=fast"]))
+    _, kaiming, _ = prepare(make_cfg(["init=kaiming", "fusion=gated", "debug=fast"]))
     lin = kaiming.net.fusion.gate
     assert lin.weight.std().item() == pytest.approx(math.sqrt(2 / lin.in_features), rel=0.05)
-    _, default, _ = prepare(make_cfg(["init=default", "debug=fast"]))
+    _, default, _ = prepare(make_cfg(["init=default", "fusion=gated", "debug=fast"]))
     lin = default.net.fusion.gate  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     assert lin.weight.abs().max() <= 1 / math.sqrt(lin.in_features)
     assert torch.count_nonzero(lin.bias) > 0
