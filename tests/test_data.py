@@ -81,3 +81,18 @@ def test_validation_and_test_batches_are_fixed_and_complete(dm: MNIST1DDataModul
 def test_validation_larger_than_training_split_is_refused(data_dir: Path) -> None:
     with pytest.raises(ConfigError, match="data.val_size"):
         MNIST1DDataModule(data_dir=str(data_dir), val_size=4000).setup()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda a: a["x_train"].__setitem__((7, 3), np.nan), "train split has non-finite values (NaN/inf) in row 7"),
+        (lambda a: a["y_test"].__setitem__(0, -1), "test labels must be integer class indices >= 0"),
+    ],
+)
+def test_bad_arrays_are_refused_naming_split_and_row(data_dir: Path, monkeypatch, change, words: str) -> None:
+    arrays = {k: v.copy() for k, v in MNIST1DDataModule(data_dir=str(data_dir)).load_arrays().items()}
+    change(arrays)
+    monkeypatch.setattr(MNIST1DDataModule, "load_arrays", lambda self: arrays)
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        MNIST1DDataModule(data_dir=str(data_dir)).setup()
