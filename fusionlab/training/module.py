@@ -9,21 +9,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-
-def make_metrics(num_classes: int, prefix: str) -> MetricCollection:
-    """Accuracy and macro-F1 under ``prefix`` (``train/``, ``val/``, ``test/``).
-
-    ``validate_args=False``: torchmetrics' input checks read values back to the host on every
-    update; labels are checked once when the data is loaded instead.
-    """
-    return MetricCollection(
-        {"acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False),
-         "f1": MulticlassF1Score(num_classes, average="macro", validate_args=False)},
-        prefix=prefix,
-    )
+from fusionlab.training.metrics import make_metrics
 
 
 class FusionClassifier(pl.LightningModule):
