@@ -5,30 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, Probability
 
 _ModuleOrConfig = Any  # an nn.Module, or a config mapping with a ``_target_``
 
 
 def _build(spec: _ModuleOrConfig, key: str, **injected: Any) -> nn.Module:
-    """Instantiate ``spec`` with ``injected`` shape arguments; prefix config errors with ``key``."""
+    """An nn.Module as given, or built from its config with the ``injected`` shape arguments."""
     if isinstance(spec, nn.Module):
         return spec
     if not isinstance(spec, (Mapping, DictConfig)) or "_target_" not in spec:
         raise ConfigError(key, "expected a config with a _target_ or an nn.Module")
-    try:
-        return instantiate(spec, **injected, _recursive_=False)
-    except ConfigError as e:
-        raise e.under(key) from None
-    except Exception as e:  # hydra wraps constructor errors in InstantiationException
-        cause = e.__cause__ if isinstance(e.__cause__, ConfigError) else None
-        if cause is not None:
-            raise cause.under(key) from None
-        raise
+    return build(spec, key, **injected, _recursive_=False)
 
 
 class MLPHead(nn.Sequential):

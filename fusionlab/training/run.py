@@ -14,9 +14,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, check_constraints_tree, validate_targets
 from fusionlab.config.store import EvalConfig, TrainConfig
 from fusionlab.training.module import FusionClassifier
@@ -29,21 +29,6 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> None:
     """Range-check the plain groups and check every ``_target_`` node against its signature."""
     check_constraints_tree(schema, cfg)
     validate_targets(cfg, tuple(cfg.get("allowed_targets") or ()))
-
-
-def build(node: Any, key: str, **kwargs: Any) -> Any:
-    """``instantiate`` that reports a constructor's ValueError/TypeError as a :class:`ConfigError`."""
-    try:
-        return instantiate(node, **kwargs)
-    except ConfigError as e:
-        raise e.under(key) from None
-    except Exception as e:
-        cause = e.__cause__ or e
-        if isinstance(cause, ConfigError):
-            raise cause.under(key) from None
-        if isinstance(cause, (ValueError, TypeError)):
-            raise ConfigError(key, str(cause).splitlines()[0]) from None
-        raise
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
