@@ -29,6 +29,7 @@ class RegularizerConfig:
     label_smoothing: float = ranged(0.0, Range(ge=0.0, lt=1.0))
     gradient_clip_val: Optional[float] = ranged(None, Range(gt=0.0))  # noqa: UP045
     gradient_clip_algorithm: str = ranged("norm", OneOf(("norm", "value")))
+    decay_bias_and_norm: bool = True
 
 
 @dataclass

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionlab.training.metrics import make_metrics
+from fusionlab.training.schedules import with_total_steps
 
 
 class FusionClassifier(pl.LightningModule):
@@ -27,6 +28,7 @@ class FusionClassifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: dict[str, Any] | None = None,
         label_smoothing: float = 0.0,
+        decay_bias_and_norm: bool = True,
         augmentation: nn.Module | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
@@ -35,6 +37,7 @@ class FusionClassifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
         self.label_smoothing = label_smoothing
+        self.decay_bias_and_norm = decay_bias_and_norm
         self.augmentation = augmentation
         self.config = config or {}
         self.metrics = nn.ModuleDict({f"{s}_": make_metrics(num_classes, f"{s}/") for s in ("train", "val", "test")})
@@ -98,14 +101,26 @@ class FusionClassifier(pl.LightningModule):
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = self.optimizer_factory(self.param_groups())
         if not self.scheduler or self.scheduler.get("scheduler") is None:
             return optimizer
         spec = dict(self.scheduler)
-        spec["scheduler"] = spec["scheduler"](optimizer)
+        # per-step schedules over the whole run (OneCycleLR, WarmupCosine) need the step count;
+        # per-epoch ones count epochs
+        total = self.trainer.estimated_stepping_batches if spec.get("interval") == "step" else self.trainer.max_epochs
+        spec["scheduler"] = with_total_steps(spec["scheduler"], int(total))(optimizer)
         if spec.get("monitor") is None:
             spec.pop("monitor", None)
         return {"optimizer": optimizer, "lr_scheduler": spec}
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """All parameters, or with ``decay_bias_and_norm=False`` two groups: weight matrices (with the
+        optimizer's weight decay) and biases / normalisation weights (vectors, ``weight_decay=0``)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.decay_bias_and_norm:
+            return [{"params": params}]
+        return [{"params": [p for p in params if p.dim() > 1]},
+                {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
 
     # -- checkpoints carry the config that built them ------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

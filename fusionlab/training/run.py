@@ -20,6 +20,7 @@ from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, check_constraints_tree, validate_targets
 from fusionlab.config.store import EvalConfig, TrainConfig
 from fusionlab.training.module import FusionClassifier
+from fusionlab.training.schedules import with_total_steps
 
 log = logging.getLogger("fusionlab")
 
@@ -73,13 +74,14 @@ def build_module(cfg: DictConfig, dm: Any, config_dict: dict[str, Any]) -> Fusio
     scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
     if scheduler and scheduler.get("scheduler") is not None:
         scheduler["scheduler"] = build(cfg.scheduler.scheduler, "scheduler.scheduler")
-        probe(scheduler["scheduler"], "scheduler.scheduler", stand_in)
+        probe(with_total_steps(scheduler["scheduler"], 100), "scheduler.scheduler", stand_in)
     return FusionClassifier(
         net=net,
         num_classes=dm.num_classes,
         optimizer=optimizer,
         scheduler=scheduler,
         label_smoothing=cfg.regularizer.label_smoothing,
+        decay_bias_and_norm=cfg.regularizer.decay_bias_and_norm,
         augmentation=build(cfg.augmentation, "augmentation") if cfg.get("augmentation") else None,
         config=config_dict,
     )
