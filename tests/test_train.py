@@ -219,3 +219,44 @@ def test_experiment_states_only_its_deltas(make_cfg) -> None:
     cfg = make_cfg(["experiment=mnist1d_cnn_rnn_gated"])
     assert cfg.task_name == "mnist1d_cnn_rnn_gated"
     assert cfg.model.fusion._target_.endswith("GatedFusion")
+
+
+def test_l1_and_l2_penalties_add_the_expected_amount(make_cfg) -> None:
+    dm, plain, _ = prepare(make_cfg(["debug=fast", "model.dropout=0"]))
+    _, penalised, _ = prepare(make_cfg(["debug=fast", "model.dropout=0", "regularizer.l1=0.01", "regularizer.l2=0.1"]))
+    x, y = next(iter(dm.train_dataloader()))
+    plain.eval()
+    penalised.eval()  # BatchNorm in eval mode: both forward passes see the same statistics
+    weights = [p for p in penalised.net.parameters() if p.dim() > 1]
+    expected = 0.01 * sum(w.abs().sum() for w in weights) + 0.1 * sum(w.pow(2).sum() for w in weights)
+    diff = penalised._step((x, y), "train") - plain._step((x, y), "train")  # same seed, same weights
+    assert diff.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert penalised._step((x, y), "val").item() == pytest.approx(plain._step((x, y), "val").item(), rel=1e-6)
+
+
+def test_early_stopping_stops_when_the_metric_stalls(make_cfg) -> None:
+    cfg = make_cfg(["debug=limit", "logger=none", "callbacks=none", "trainer.max_epochs=10",
+                    "regularizer.early_stopping_patience=1", "regularizer.early_stopping_monitor=val/constant"])
+    dm, module, trainer = prepare(cfg)
+    trainer.callbacks.append(ConstantMetric())
+    trainer.fit(module, datamodule=dm)
+    assert trainer.should_stop and trainer.current_epoch == 2  # best at epoch 0, one stalled epoch, stop
+
+
+def test_regularizer_dropout_replaces_every_rate(make_cfg) -> None:
+    cfg = make_cfg(["debug=fast", "model=cnn_rnn_transformer", "regularizer.dropout=0.25"])
+    _, module, _ = prepare(cfg)
+    rates = [m.p for m in module.net.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates and set(rates) == {0.25}
+    assert cfg.model.branches.cnn.dropout == 0.25 and cfg.model.dropout == 0.25
+    assert any(isinstance(m, torch.nn.Dropout) for m in module.net.branches["cnn"].modules())
+
+
+def test_stochastic_weight_averaging_runs_at_its_learning_rate(make_cfg) -> None:
+    cfg = make_cfg(["debug=limit", "logger=none", "callbacks=none", "trainer.max_epochs=3",
+                    "regularizer.swa_lrs=0.001", "regularizer.swa_epoch_start=1"])
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    swa = next(c for c in trainer.callbacks if isinstance(c, pl.callbacks.StochasticWeightAveraging))
+    assert swa.n_averaged is not None and int(swa.n_averaged) >= 1  # weights were averaged
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.001)

@@ -30,6 +30,14 @@ class RegularizerConfig:
     gradient_clip_val: Optional[float] = ranged(None, Range(gt=0.0))  # noqa: UP045
     gradient_clip_algorithm: str = ranged("norm", OneOf(("norm", "value")))
     decay_bias_and_norm: bool = True
+    dropout: Optional[float] = ranged(None, Range(ge=0.0, lt=1.0))  # noqa: UP045
+    l1: float = ranged(0.0, Range(ge=0.0))
+    l2: float = ranged(0.0, Range(ge=0.0))
+    early_stopping_patience: Optional[int] = ranged(None, Range(ge=0))  # noqa: UP045
+    early_stopping_monitor: str = "val/acc"
+    early_stopping_mode: str = ranged("max", OneOf(("max", "min")))
+    swa_lrs: Optional[float] = ranged(None, Range(gt=0.0))  # noqa: UP045
+    swa_epoch_start: float = ranged(0.8, Range(gt=0.0))
 
 
 @dataclass

@@ -29,6 +29,8 @@ class FusionClassifier(pl.LightningModule):
         scheduler: dict[str, Any] | None = None,
         label_smoothing: float = 0.0,
         decay_bias_and_norm: bool = True,
+        l1: float = 0.0,
+        l2: float = 0.0,
         augmentation: nn.Module | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
@@ -38,6 +40,7 @@ class FusionClassifier(pl.LightningModule):
         self.scheduler = scheduler
         self.label_smoothing = label_smoothing
         self.decay_bias_and_norm = decay_bias_and_norm
+        self.l1, self.l2 = l1, l2
         self.augmentation = augmentation
         self.config = config or {}
         self.metrics = nn.ModuleDict({f"{s}_": make_metrics(num_classes, f"{s}/") for s in ("train", "val", "test")})
@@ -56,6 +59,8 @@ class FusionClassifier(pl.LightningModule):
         logits = self.net(x)
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        if stage == "train" and (self.l1 or self.l2):
+            loss = loss + self.weight_penalty()
         n = y.shape[0]
         detached = loss.detach() * n
         self._loss_sum[stage] = self._loss_sum[stage] + detached if stage in self._loss_sum else detached
@@ -66,6 +71,16 @@ class FusionClassifier(pl.LightningModule):
             s = weights.sum(dim=0)
             self.branch_weight_sum[stage] = self.branch_weight_sum[stage] + s if stage in self.branch_weight_sum else s
         return loss
+
+    def weight_penalty(self) -> Tensor:
+        """``l1 * sum |w| + l2 * sum w^2`` over the weight matrices (biases and norms excluded)."""
+        weights = [p for p in self.net.parameters() if p.dim() > 1 and p.requires_grad]
+        penalty = torch.zeros((), device=weights[0].device)
+        if self.l1:
+            penalty = penalty + self.l1 * sum(w.abs().sum() for w in weights)
+        if self.l2:
+            penalty = penalty + self.l2 * sum(w.pow(2).sum() for w in weights)
+        return penalty
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")

@@ -82,13 +82,46 @@ def build_module(cfg: DictConfig, dm: Any, config_dict: dict[str, Any]) -> Fusio
         scheduler=scheduler,
         label_smoothing=cfg.regularizer.label_smoothing,
         decay_bias_and_norm=cfg.regularizer.decay_bias_and_norm,
+        l1=cfg.regularizer.l1,
+        l2=cfg.regularizer.l2,
         augmentation=build(cfg.augmentation, "augmentation") if cfg.get("augmentation") else None,
         config=config_dict,
     )
 
 
+def regularizer_callbacks(reg: DictConfig | None) -> list[pl.Callback]:
+    """Early stopping and stochastic weight averaging, when the regularizer asks for them."""
+    out: list[pl.Callback] = []
+    if reg is None:
+        return out
+    if reg.early_stopping_patience is not None:
+        out.append(pl.callbacks.EarlyStopping(monitor=reg.early_stopping_monitor, mode=reg.early_stopping_mode,
+                                              patience=reg.early_stopping_patience))
+    if reg.swa_lrs is not None:
+        out.append(pl.callbacks.StochasticWeightAveraging(swa_lrs=reg.swa_lrs, swa_epoch_start=reg.swa_epoch_start))
+    return out
+
+
+def apply_dropout(cfg: DictConfig) -> None:
+    """``regularizer.dropout`` (when set) replaces every ``dropout`` key under ``model``: branches and head."""
+    rate = cfg.regularizer.get("dropout")
+    if rate is None:
+        return
+
+    def visit(node: Any) -> None:
+        if isinstance(node, DictConfig):
+            for key in node:
+                if key == "dropout":
+                    node[key] = rate
+                else:
+                    visit(node[key])
+
+    visit(cfg.model)
+
+
 def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
+    callbacks += regularizer_callbacks(cfg.get("regularizer"))
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
     # without a configured ModelCheckpoint, Lightning would add its own: no checkpoints means none
     checkpointing = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
@@ -100,6 +133,7 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
 def prepare(cfg: DictConfig) -> tuple[pl.LightningDataModule, FusionClassifier, pl.Trainer]:
     """Validate ``cfg``, seed everything, and build the datamodule, the module and the trainer."""
     validate(cfg)
+    apply_dropout(cfg)
     quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
