@@ -36,6 +36,7 @@ class FusionClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.net = net
+        self.num_classes = num_classes
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
         self.label_smoothing = label_smoothing
@@ -54,11 +55,15 @@ class FusionClassifier(pl.LightningModule):
     # -- steps ----------------------------------------------------------------------------------
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
+        target = y
         if stage == "train" and self.augmentation is not None:
-            x = self.augmentation(x)
+            if getattr(self.augmentation, "mixes_labels", False):  # mixup, cutmix: soft targets
+                x, target = self.augmentation(x, F.one_hot(y, self.num_classes).to(x.dtype))
+            else:
+                x = self.augmentation(x)
         logits = self.net(x)
         smoothing = self.label_smoothing if stage == "train" else 0.0
-        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        loss = F.cross_entropy(logits, target, label_smoothing=smoothing)
         if stage == "train" and (self.l1 or self.l2):
             loss = loss + self.weight_penalty()
         n = y.shape[0]
