@@ -79,7 +79,8 @@ PositiveInt = Annotated[int, Range(gt=0)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
 PositiveFloat = Annotated[float, Range(gt=0)]
 NonNegativeFloat = Annotated[float, Range(ge=0)]
-Probability = Annotated[float, Range(ge=0.0, lt=1.0)]
+Probability = Annotated[float, Range(ge=0.0, lt=1.0)]  # dropout-like rates: 1.0 would zero everything
+UnitProbability = Annotated[float, Range(ge=0.0, le=1.0)]  # probabilities of applying something
 PositiveInts = Annotated[list[int], Range(gt=0)]
 
 

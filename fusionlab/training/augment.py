@@ -16,10 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionlab.config.schema import NonNegativeFloat, NonNegativeInt, Range, choice
+from fusionlab.config.schema import NonNegativeFloat, NonNegativeInt, Range, UnitProbability, choice
 
-# p = 1 (augment every example) is allowed, unlike fusionlab.config.Probability's [0, 1).
-UnitProbability = Annotated[float, Range(ge=0.0, le=1.0)]
 # A fraction of the sequence length, in (0, 1].
 LengthFraction = Annotated[float, Range(gt=0.0, le=1.0)]
 

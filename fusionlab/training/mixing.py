@@ -8,14 +8,10 @@ labels.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 from torch import Tensor, nn
 
-from fusionlab.config.schema import PositiveFloat, Range
-
-UnitInterval = Annotated[float, Range(ge=0.0, le=1.0)]
+from fusionlab.config.schema import PositiveFloat, UnitProbability
 
 
 class Mixup(nn.Module):
@@ -25,7 +21,7 @@ class Mixup(nn.Module):
 
     mixes_labels = True
 
-    def __init__(self, alpha: PositiveFloat = 0.2, p: UnitInterval = 1.0) -> None:
+    def __init__(self, alpha: PositiveFloat = 0.2, p: UnitProbability = 1.0) -> None:
         super().__init__()
         self.alpha, self.p = alpha, p
 
@@ -45,7 +41,7 @@ class CutMix(nn.Module):
 
     mixes_labels = True
 
-    def __init__(self, alpha: PositiveFloat = 1.0, p: UnitInterval = 1.0) -> None:
+    def __init__(self, alpha: PositiveFloat = 1.0, p: UnitProbability = 1.0) -> None:
         super().__init__()
         self.alpha, self.p = alpha, p
 
