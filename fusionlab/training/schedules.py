@@ -19,22 +19,21 @@ class WarmupCosine(LambdaLR):
     At step ``t`` (epochs or optimizer steps, by the scheduler's ``interval``) the learning rate is
     ``lr * (t + 1) / warmup`` while ``t < warmup``, then
     ``lr * (m + (1 - m) * (1 + cos(pi * (t - warmup) / (total - warmup))) / 2)`` with
-    ``m = min_ratio``. ``total`` is filled in with the run's optimizer steps when left null.
+    ``m = min_ratio``. ``total_steps`` is filled in with the run's steps when left null; a run shorter
+than ``warmup`` (e.g. ``debug=fast``) only warms up.
     """
 
     def __init__(self, optimizer: Optimizer, warmup: NonNegativeInt = 5, total_steps: PositiveInt | None = None,
                  min_ratio: Annotated[float, Range(ge=0.0, le=1.0)] = 0.0) -> None:
         if total_steps is None:
             raise ValueError("total_steps is required (it is filled in from the trainer when left null)")
-        if warmup >= total_steps:
-            raise ValueError(f"warmup ({warmup}) must be shorter than total_steps ({total_steps})")
         self.warmup, self.total_steps, self.min_ratio = warmup, total_steps, min_ratio
         super().__init__(optimizer, self.factor)
 
     def factor(self, t: int) -> float:
         if t < self.warmup:
             return (t + 1) / self.warmup
-        progress = min(1.0, (t - self.warmup) / (self.total_steps - self.warmup))
+        progress = min(1.0, (t - self.warmup) / max(1, self.total_steps - self.warmup))
         return self.min_ratio + (1 - self.min_ratio) * (1 + math.cos(math.pi * progress)) / 2
 
 
