@@ -20,8 +20,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     # build from a copy of the source alone, so no stale build/ folder or local file leaks in
     src = tmp / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "outputs", "data",
-                                                             "*.egg-info", "__pycache__", ".pytest_cache"))
+    top_level = {".venv", ".git", "build", "dist", "outputs", "data", ".pytest_cache", "fusionlab.egg-info"}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skip = {n for n in names if n == "__pycache__"}
+        return skip | (top_level & set(names) if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, src, ignore=ignore)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True)
     wheel = next((tmp / "dist").glob("fusionlab-*.whl"))
