@@ -151,6 +151,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # metrics are logged once per epoch, so Lightning's per-step logging interval does not apply
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
 
 def hydra_choices() -> dict[str, Any]:
