@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -42,9 +43,28 @@ def report_errors(job: Callable[..., Any]) -> Callable[..., Any]:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             print(f"Error in config: {e}", file=sys.stderr)
+            if _in_multirun():  # one bad job must not end the sweep: record it, return a non-finite objective
+                _record_failure(e)
+                return float("nan")
             sys.exit(2)
 
     return wrapper
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _record_failure(error: ConfigError) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from fusionlab.training.run import write_json
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    write_json(out / "metrics.json", {"status": "failed", "error": f"{error}", "metrics": {}})
 
 
 def _main(config_name: str, job_name: str) -> None:

@@ -79,3 +79,13 @@ def test_misspelt_plain_key_fails_at_composition_naming_it(env: dict[str, str]) 
 def test_eval_of_a_missing_checkpoint_is_a_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
     r = run_cli("eval.py", f"ckpt_path={tmp_path / 'nope.ckpt'}", env=env)
     assert r.returncode == 2 and "ckpt_path: no checkpoint file at" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_bad_job_in_a_multirun_is_recorded_and_the_others_finish(tmp_path: Path, env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli("train.py", "-m", "model.dropout=-0.5,0.1", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    failed, ok = (json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1))
+    assert failed["status"] == "failed" and "model.dropout: must be >= 0.0" in failed["error"]
+    assert ok["status"] == "ok" and ok["steps"] == 1
+    assert "Error in config: model.dropout" in r.stderr and "Traceback" not in r.stderr
