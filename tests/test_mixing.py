@@ -64,3 +64,16 @@ def test_training_loss_uses_the_soft_targets_and_eval_is_untouched(make_cfg, opt
     assert not torch.allclose(ym, F.one_hot(y, 10).float())
     val = module._step((x, y), "val")
     assert val.item() == pytest.approx(F.cross_entropy(module.net(x), y).item(), rel=1e-5)
+
+
+def test_cutmix_on_images_pastes_a_box_and_mixes_labels_by_its_area() -> None:
+    torch.manual_seed(5)
+    x = torch.randn(8, 1, 12, 12)
+    y = F.one_hot(torch.arange(8) % 4, 4).float()
+    xm, ym = CutMix(alpha=1.0)(x, y)
+    changed = (xm != x).any(dim=0).any(dim=0)  # (H, W)
+    rows, cols = changed.any(dim=1).sum().item(), changed.any(dim=0).sum().item()
+    assert 0 < rows * cols < 144
+    kept = 1 - rows * cols / 144
+    own = (ym * y).sum(dim=1)  # label weight left on each example's own class
+    assert torch.all((own - kept).abs() < 1e-6) or torch.all(own >= kept - 1e-6)
