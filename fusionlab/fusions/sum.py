@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from fusionlab.config.schema import PositiveInt
@@ -18,6 +19,10 @@ class SumFusion(Fusion):
         super().__init__()
         self.proj = nn.ModuleList(nn.Linear(d, dim) for d in in_dims)
         self.out_dim = dim
+
+    def projected(self, xs: list[Tensor]) -> Tensor:
+        """The projected branches stacked, ``(k, B, dim)`` (used by the element-wise fusions)."""
+        return torch.stack([p(x) for p, x in zip(self.proj, xs)], dim=0)
 
     def forward(self, xs: list[Tensor]) -> Tensor:
         out = self.proj[0](xs[0])
