@@ -12,7 +12,7 @@ ARGS ?=
 $(STAMP): pyproject.toml $(TORCH_PIN)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c $(TORCH_PIN) -r $(TORCH_PIN) -e ".[dev]"
+	$(PY) -m pip install --quiet -c $(TORCH_PIN) -r $(TORCH_PIN) -e ".[dev,all]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install fusionlab with its dev tools
