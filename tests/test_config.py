@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.errors import HydraException
@@ -25,7 +26,30 @@ OPTIONS = [
 BRANCHES = sorted(p.stem for p in (CONF / "branch").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 FUSIONS = sorted(p.stem for p in (CONF / "fusion").glob("*.yaml"))
-NEEDS_GPU = {("trainer", "gpu")}
+NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp")}
+# DDP launches worker processes and tears the parent down on exit: trained through the CLI instead
+# (tests/test_launchers.py), never in the test process.
+OWN_PROCESS = {("trainer", "ddp_cpu")}
+# Options that need a companion override: a required key, or image data for an image model.
+IMAGE_MODELS = {"cnn2d", "cnn2d_rnn"}
+COMPANIONS = {
+    ("data", "ucr"): ["data.name=GunPoint"],
+    ("data", "npz"): ["data.path={npz}"],
+    ("data", "digits"): ["model=cnn2d"],
+    **{("model", m): ["data=digits"] for m in IMAGE_MODELS},
+    ("branch", "cnn2d"): ["data=digits"],
+}
+
+
+def companions(group: str, option: str, tmp_path: Path) -> list[str]:
+    """The overrides ``group=option`` needs to run (``{npz}``: real digits saved as a user's .npz of series)."""
+    extra = COMPANIONS.get((group, option), [])
+    if any("{npz}" in e for e in extra):
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        np.savez(tmp_path / "digits.npz", x=d.data, y=d.target)
+    return [e.format(npz=tmp_path / "digits.npz") for e in extra]
 
 
 def test_option_list_is_generated_from_the_folders() -> None:
@@ -38,14 +62,17 @@ def test_option_list_is_generated_from_the_folders() -> None:
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: str, option: str) -> None:
-    overrides = [f"{group}={option}"]
+def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: str, option: str,
+                                                             tmp_path: Path) -> None:
+    overrides = [f"{group}={option}", *companions(group, option, tmp_path)]
     if group != "debug":
         overrides.append("debug=fast")
     cfg = make_cfg(overrides)
     validate(cfg)
     if (group, option) in NEEDS_GPU and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
+    if (group, option) in OWN_PROCESS:
+        pytest.skip("trained through the CLI in tests/test_launchers.py")
     if group == "debug" and option != "fast":
         cfg.trainer.max_epochs = 1  # one short epoch is enough to show the option runs
     objective = train(cfg)
@@ -54,16 +81,28 @@ def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: st
 
 @pytest.mark.parametrize("branch", BRANCHES)
 def test_every_branch_option_trains_inside_a_model(make_cfg, branch: str) -> None:
-    cfg = make_cfg(["model=cnn", f"branch@model.branches.cnn={branch}", "debug=fast"])
-    assert cfg.model.branches.cnn._target_.endswith(("CNNBranch", "RNNBranch", "TransformerBranch", "MLPBranch"))
+    cfg = make_cfg(["model=cnn", f"branch@model.branches.cnn={branch}", "debug=fast",
+                    *companions("branch", branch, Path())])
+    assert cfg.model.branches.cnn._target_.endswith(("CNNBranch", "RNNBranch", "TransformerBranch", "MLPBranch",
+                                                     "StackedBranch", "CNN2dBranch"))
     train(cfg)
+
+
+BRANCH_COUNTS = {"bilinear": {2}, "film": {2}, "cross_attention": {2, 3, 4, 5, 6, 7, 8}}  # others: any
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_preset_with_every_fusion_trains_one_step(make_cfg, model: str, fusion: str,
                                                               tmp_path: Path) -> None:
-    cfg = make_cfg([f"model={model}", f"fusion={fusion}", "debug=fast"])
+    cfg = make_cfg([f"model={model}", f"fusion={fusion}", "debug=fast", *companions("model", model, tmp_path)])
+    k = len(cfg.model.branches)
+    if fusion in BRANCH_COUNTS and k not in BRANCH_COUNTS[fusion]:  # refused cleanly, before any training
+        with pytest.raises(ConfigError) as err:
+            train(cfg)
+        assert err.value.key == "model.fusion" and f"got {k}" in err.value.message
+        assert not (tmp_path / "metrics.json").exists()
+        return
     train(cfg)
     m = read_metrics(tmp_path)
     assert m["status"] == "ok" and m["steps"] == 1
@@ -127,7 +166,7 @@ def test_schema_errors_name_the_key(make_cfg, overrides: list[str], key: str, wo
         (["model=cnn", "model.branches.cnn.kernel_sizes=[41]"], "model.branches.cnn.kernel_sizes",
          "exceeds the sequence length 40"),
         (["data.val_size=4000"], "data.val_size", "must be smaller than the training split"),
-        (["optimizer.lr=-1"], "optimizer", "Invalid learning rate"),
+        (["optimizer.lr=-1"], "optimizer.lr", "Invalid learning rate"),
     ],
 )
 def test_cross_field_errors_are_raised_before_training(make_cfg, tmp_path: Path, overrides, key, words) -> None:

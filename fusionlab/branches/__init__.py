@@ -2,8 +2,10 @@
 
 from fusionlab.branches.base import Branch
 from fusionlab.branches.cnn import CNNBranch
+from fusionlab.branches.cnn2d import CNN2dBranch
 from fusionlab.branches.mlp import MLPBranch
 from fusionlab.branches.rnn import RNNBranch
+from fusionlab.branches.stacked import StackedBranch
 from fusionlab.branches.transformer import TransformerBranch
 
-__all__ = ["Branch", "CNNBranch", "MLPBranch", "RNNBranch", "TransformerBranch"]
+__all__ = ["Branch", "CNN2dBranch", "CNNBranch", "MLPBranch", "RNNBranch", "StackedBranch", "TransformerBranch"]

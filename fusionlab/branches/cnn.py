@@ -65,5 +65,17 @@ class CNNBranch(Branch):
         self.out_dim = cin
         self.set_pool(pool)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x).transpose(1, 2)
+    def layer_outputs(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
+        """Each layer's feature map as a sequence ``(B, L, channels[i])``. Padded steps are set back
+        to zero after every layer, so they act exactly as the convolution's own zero padding."""
+        keep = None if mask is None else mask.unsqueeze(1).to(x.dtype)
+        outs = []
+        for layer in self.layers:
+            x = layer(x if keep is None else x * keep)
+            outs.append((x if keep is None else x * keep).transpose(1, 2))
+        return outs
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if mask is None:
+            return self.layers(x).transpose(1, 2)
+        return self.layer_outputs(x, mask)[-1]

@@ -28,5 +28,10 @@ class MLPBranch(Branch):
         self.out_dim = width
         self.set_pool("last")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if mask is not None:  # padded steps read as zeros whatever they hold
+            x = x * mask.unsqueeze(1).to(x.dtype)
         return self.net(x).unsqueeze(1)
+
+    def out_mask(self, mask: Tensor | None, steps: int) -> Tensor | None:
+        return None  # one output step, always real

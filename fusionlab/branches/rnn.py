@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
 from fusionlab.config.schema import PositiveInt, Probability, choice
+from fusionlab.models.poolers import last_index
 
 
 class RNNBranch(Branch):
@@ -36,11 +37,19 @@ class RNNBranch(Branch):
         self.out_dim = hidden * (2 if bidirectional else 1)
         self.set_pool(pool)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out, _ = self.rnn(x.transpose(1, 2))
-        return out
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        x = x.transpose(1, 2)
+        if mask is None:
+            return self.rnn(x)[0]
+        # packed: the recurrence stops at each sequence's last real step (padded outputs are 0)
+        lengths = mask.sum(dim=1).clamp_min(1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
-    def pool(self, seq: Tensor) -> Tensor:
+    def pool(self, seq: Tensor, mask: Tensor | None = None) -> Tensor:
         if self.pool_name == "last" and self.bidirectional:
-            return torch.cat([seq[:, -1, : self.hidden], seq[:, 0, self.hidden :]], dim=-1)
-        return self.pooler(seq)
+            last = seq[:, -1] if mask is None else seq[torch.arange(seq.shape[0], device=seq.device),
+                                                       last_index(mask)]
+            return torch.cat([last[:, : self.hidden], seq[:, 0, self.hidden :]], dim=-1)
+        return self.pooler(seq, mask)

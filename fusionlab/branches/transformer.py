@@ -44,6 +44,7 @@ class TransformerBranch(Branch):
         if patch_size > seq_len:
             raise ConfigError("patch_size", f"must be <= the sequence length {seq_len}, got {patch_size}")
         self.embed = nn.Conv1d(in_channels, d_model, patch_size, stride=patch_size)
+        self.patch_size = patch_size
         tokens = seq_len // patch_size
         if positions == "learned":
             self.positions = nn.Parameter(torch.randn(tokens, d_model) * 0.02)
@@ -55,6 +56,26 @@ class TransformerBranch(Branch):
         self.out_dim = d_model
         self.set_pool(pool)
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.embed(x).transpose(1, 2) + self.positions
-        return self.norm(self.encoder(h))
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.layer_outputs(x, mask)[-1]
+
+    def layer_outputs(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
+        """Each encoder layer's output (layer-normed), ``(B, L / patch_size, d_model)``."""
+        h = self.embed(x).transpose(1, 2)
+        h = h + self.positions[: h.shape[1]]
+        pad = None
+        if mask is not None:
+            mask = self.out_mask(mask, h.shape[1])
+            pad = ~mask
+            h = h * mask.unsqueeze(-1).to(h.dtype)
+        outs = []
+        for layer in self.encoder.layers:
+            h = layer(h, src_key_padding_mask=pad)
+            outs.append(self.norm(h))
+        return outs
+
+    def out_mask(self, mask: Tensor | None, steps: int) -> Tensor | None:
+        """A patch is real when its first step is (exact padding invariance needs ``patch_size=1``)."""
+        if mask is None:
+            return None
+        return mask[:, :: self.patch_size][:, :steps]

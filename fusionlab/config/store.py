@@ -66,10 +66,12 @@ class TrainConfig:
 
     task_name: str = "train"
     seed: int = ranged(0, Range(ge=0))
+    threads: Optional[int] = ranged(None, Range(ge=1))  # noqa: UP045
     optimized_metric: str = "val/acc"
     train: bool = True
     test: bool = True
     ckpt_path: Optional[str] = None  # noqa: UP045
+    resume: Optional[str] = ranged(None, OneOf((None, "auto")))  # noqa: UP045  null | auto
     allowed_targets: list[str] = field(default_factory=list)
     data: Any = None
     model: Any = None

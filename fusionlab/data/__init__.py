@@ -1,6 +1,16 @@
-"""Datamodules. Each exposes ``input_shape``, ``num_classes`` and ``modality``."""
+"""Datamodules. Each exposes ``input_spec``, ``num_classes`` and ``describe()``."""
 
 from fusionlab.data.base import ArrayDataModule, TensorBatches
+from fusionlab.data.digits import DigitsDataModule
 from fusionlab.data.mnist1d import MNIST1DDataModule
+from fusionlab.data.npz import NPZDataModule
+from fusionlab.data.ucr import UCRDataModule
 
-__all__ = ["ArrayDataModule", "MNIST1DDataModule", "TensorBatches"]
+__all__ = [
+    "ArrayDataModule",
+    "DigitsDataModule",
+    "MNIST1DDataModule",
+    "NPZDataModule",
+    "TensorBatches",
+    "UCRDataModule",
+]

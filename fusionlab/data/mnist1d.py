@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import NonNegativeInt, PositiveInt, choice
+from fusionlab.config.schema import NonNegativeFloat, PositiveInt, choice
 from fusionlab.data.base import ArrayDataModule
+from fusionlab.data.cache import load_cached, save_cached
+from fusionlab.data.preprocessing import Preprocessor
 
 
 class MNIST1DDataModule(ArrayDataModule):
@@ -23,18 +23,22 @@ class MNIST1DDataModule(ArrayDataModule):
     ``generation`` overrides any of ``get_dataset_args()`` (e.g. ``{shuffle_seq: true}``).
     """
 
+    source = "MNIST-1D"
+
     def __init__(
         self,
         data_dir: str = "data",
         generation: dict[str, Any] | None = None,
         batch_size: PositiveInt = 128,
         eval_batch_size: PositiveInt = 1000,
-        val_size: NonNegativeInt = 500,
+        val_size: NonNegativeFloat = 500,
         split_seed: int = 0,
-        standardize: choice("none", "global", "channel") = "global",
+        preprocessing: Preprocessor | None = None,
+        impute: choice("none", "zero", "mean", "linear") = "none",
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, val_size, split_seed, standardize, seed)
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
+                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed)
         self.data_dir = Path(data_dir)
         self.generation = dict(generation or {})
 
@@ -59,15 +63,10 @@ class MNIST1DDataModule(ArrayDataModule):
 
     def load_arrays(self) -> dict[str, np.ndarray]:
         path = self.cache_path()
-        if path.exists():
-            with np.load(path) as f:
-                return {k: f[k] for k in f.files}
-        arrays = self._generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)  # atomic: a concurrent job never reads a half-written cache
+        arrays = load_cached(path)  # None when missing or corrupted (checksummed; a warning says which)
+        if arrays is None:
+            arrays = self._generate()
+            save_cached(path, arrays)  # atomic: a concurrent job never reads a half-written cache
         return arrays
 
     def _generate(self) -> dict[str, np.ndarray]:

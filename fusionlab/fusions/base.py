@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor, nn
 
 
 class Fusion(nn.Module):
-    """Joins k branch vectors ``[(B, D_1), ..., (B, D_k)]`` into one ``(B, out_dim)``.
+    """Joins k branches into one ``(B, out_dim)``.
 
-    ``in_dims`` (the branches' widths) is injected when the model is built. Fusions that expose
-    per-branch weights (gates, attention) store the last batch's weights ``(B, k)`` in
-    ``self.branch_weights`` so they can be logged and inspected.
+    - ``takes = "vectors"`` (default): ``forward(xs)`` with ``xs = [(B, D_1), ..., (B, D_k)]``, the
+      branches' pooled vectors.
+    - ``takes = "sequences"``: ``forward(seqs, masks)`` with the branches' sequences
+      ``[(B, T_i, D_i)]`` and their masks ``[(B, T_i) bool or None]`` (e.g. cross-attention).
+
+    ``in_dims`` (the branches' widths) is injected when the model is built. A fusion with
+    ``makes_logits = True`` also gets ``num_classes`` and its output are the logits (no head).
+    Fusions that expose per-branch weights (gates, attention) store the last batch's weights
+    ``(B, k)`` in ``self.branch_weights`` so they can be logged and inspected.
     """
 
-    injected = ("in_dims",)
+    injected: ClassVar[tuple[str, ...]] = ("in_dims",)
+    takes: ClassVar[str] = "vectors"
+    makes_logits: ClassVar[bool] = False
     out_dim: int
     branch_weights: Tensor | None = None
 

@@ -1,26 +1,46 @@
-"""The fused network: parallel branches → poolers → fusion → MLP head."""
+"""The fused network: [embedding] → per-branch view → branches → poolers → fusion → MLP head."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, Probability
+from fusionlab.data.spec import InputSpec
+from fusionlab.models.views import make_view
 
 _ModuleOrConfig = Any  # an nn.Module, or a config mapping with a ``_target_``
 
 
-def _build(spec: _ModuleOrConfig, key: str, **injected: Any) -> nn.Module:
-    """An nn.Module as given, or built from its config with the ``injected`` shape arguments."""
+def _target_class(spec: _ModuleOrConfig, key: str) -> type:
     if isinstance(spec, nn.Module):
-        return spec
+        return type(spec)
     if not isinstance(spec, (Mapping, DictConfig)) or "_target_" not in spec:
         raise ConfigError(key, "expected a config with a _target_ or an nn.Module")
-    return build(spec, key, **injected, _recursive_=False)
+    return get_class(spec["_target_"])
+
+
+def _build(spec: _ModuleOrConfig, key: str, **injected: Any) -> nn.Module:
+    """An nn.Module as given, or built from its config with the ``injected`` arguments it declares."""
+    cls = _target_class(spec, key)
+    if isinstance(spec, nn.Module):
+        return spec
+    wanted = set(getattr(cls, "injected", ()))
+    return build(spec, key, **{k: v for k, v in injected.items() if k in wanted}, _recursive_=False)
+
+
+def shape_arguments(spec: InputSpec) -> dict[str, int]:
+    """The shape arguments a branch reading ``spec`` is built with."""
+    if spec.modality == "image":
+        c, h, w = spec.shape
+        return {"in_channels": c, "height": h, "width": w}
+    c, length = spec.shape
+    return {"in_channels": c, "seq_len": length}
 
 
 class MLPHead(nn.Sequential):
@@ -36,49 +56,99 @@ class MLPHead(nn.Sequential):
 
 
 class FusionNet(nn.Module):
-    """Runs named branches side by side on the same input, pools each to a vector, fuses the
-    vectors and classifies them with an MLP head.
+    """Runs named branches side by side on the same input, pools each to a vector (or hands
+    their sequences to a sequence fusion), fuses them and classifies with an MLP head.
 
-    ``branches`` and ``fusion`` are modules or configs; from configs the input shape and the
-    branches' widths are filled in, so no width is ever typed by hand.
+    - ``views``: per-branch input transform by name (``raw``, ``diff``, ``fft``, ``rows``, ...;
+      see :mod:`fusionlab.models.views`); unlisted branches read the raw input.
+    - ``embedding``: for text data, the token embedding shared by all branches (ignored otherwise).
+    - Each branch must read the modality its view produces; a mismatch is a ConfigError naming
+      the branch. Widths and shapes are injected from ``input_spec``, never typed by hand.
     """
 
-    injected = ("in_channels", "seq_len", "num_classes")
+    injected = ("input_spec", "num_classes")
 
     def __init__(
         self,
-        in_channels: int,
-        seq_len: int,
+        input_spec: InputSpec,
         num_classes: int,
         branches: dict[str, Any],
         fusion: Any,
         head_hidden: list[int] = (128,),
         dropout: Probability = 0.1,
+        views: dict[str, str] | None = None,
+        embedding: Any = None,
     ) -> None:
         super().__init__()
+        input_spec = InputSpec.coerce(input_spec)
         if not branches:
             raise ConfigError("branches", "needs at least one branch")
         for h in head_hidden:
             if h <= 0:
                 raise ConfigError("head_hidden", f"widths must be > 0, got {list(head_hidden)}")
-        self.branches = nn.ModuleDict(
-            {name: _build(spec, f"branches.{name}", in_channels=in_channels, seq_len=seq_len)
-             for name, spec in branches.items()}
-        )
+        views = dict(views or {})
+        for name in views:
+            if name not in branches:
+                raise ConfigError(f"views.{name}", f"no branch named '{name}'; branches: {sorted(branches)}")
+        self.embedding: nn.Module | None = None
+        if input_spec.modality == "text":
+            if embedding is None:
+                raise ConfigError("embedding", "text data needs a token embedding (embedding=learned)")
+            self.embedding = _build(embedding, "embedding", vocab_size=input_spec.vocab_size,
+                                    tokens=input_spec.tokens)
+            input_spec = InputSpec("series", (self.embedding.out_dim, input_spec.shape[0]), masked=True)
+        self.input_spec = input_spec
+        self.views = nn.ModuleDict()
+        built = {}
+        for name, spec in branches.items():
+            key = f"branches.{name}"
+            view, branch_spec = make_view(views.get(name, "raw"), input_spec, f"views.{name}")
+            cls = _target_class(spec, key)
+            reads = getattr(cls, "modality", "series")
+            if reads != branch_spec.modality:
+                hint = f" (try views: {{{name}: rows}})" if branch_spec.modality == "image" else ""
+                raise ConfigError(key, f"{cls.__name__} reads {reads} data, but its input is "
+                                  f"{branch_spec.describe()}{hint}")
+            self.views[name] = view
+            built[name] = _build(spec, key, **shape_arguments(branch_spec))
+        self.branches = nn.ModuleDict(built)
         in_dims = [b.out_dim for b in self.branches.values()]
-        self.fusion = _build(fusion, "fusion", in_dims=in_dims)
-        self.head = MLPHead(self.fusion.out_dim, list(head_hidden), num_classes, dropout)
+        self.fusion = _build(fusion, "fusion", in_dims=in_dims, num_classes=num_classes)
+        if getattr(self.fusion, "makes_logits", False):
+            self.head: nn.Module = nn.Identity()  # decision-level fusion: the fusion gives the logits
+        else:
+            self.head = MLPHead(self.fusion.out_dim, list(head_hidden), num_classes, dropout)
 
-    def features(self, x: Tensor) -> list[Tensor]:
+    def sequences(self, x: Tensor, mask: Tensor | None = None) -> tuple[list[Tensor], list[Tensor | None]]:
+        """Each branch's output sequence ``(B, T_i, D_i)`` and its mask ``(B, T_i)`` (or None)."""
+        if self.embedding is not None:
+            mask = x != 0
+            x = self.embedding(x)
+        seqs, masks = [], []
+        for name, branch in self.branches.items():
+            xv, mv = self.views[name](x, mask)
+            seq = branch(xv, mv)
+            seqs.append(seq)
+            masks.append(branch.out_mask(mv, seq.shape[1]))
+        return seqs, masks
+
+    def features(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
         """One pooled vector per branch."""
-        return [branch.pool(branch(x)) for branch in self.branches.values()]
+        seqs, masks = self.sequences(x, mask)
+        return [b.pool(s, m) for b, s, m in zip(self.branches.values(), seqs, masks)]
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.fusion(self.features(x)))
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if getattr(self.fusion, "takes", "vectors") == "sequences":
+            fused = self.fusion(*self.sequences(x, mask))
+        else:
+            fused = self.fusion(self.features(x, mask))
+        return self.head(fused)
 
     def param_counts(self) -> dict[str, int]:
-        """Trainable parameters per branch, for the fusion, the head and in total."""
+        """Trainable parameters per branch, for the embedding, fusion, head and in total."""
         counts = {f"branch/{n}": _count(b) for n, b in self.branches.items()}
+        if self.embedding is not None:
+            counts["embedding"] = _count(self.embedding)
         counts["fusion"] = _count(self.fusion)
         counts["head"] = _count(self.head)
         counts["total"] = _count(self)
@@ -87,6 +157,3 @@ class FusionNet(nn.Module):
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-

@@ -1,6 +1,7 @@
 """Poolers turn a branch's sequence ``(B, T, D)`` into one vector ``(B, D)``.
 
-Chosen by name in a branch's ``pool`` key; add one with :func:`register_pooler`.
+Chosen by name in a branch's ``pool`` key; add one with :func:`register_pooler`. Each takes an
+optional ``mask`` ``(B, T)`` (True on real steps) and ignores the padded steps.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ class MeanPool(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.mean(dim=1)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if mask is None:
+            return x.mean(dim=1)
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
 @register_pooler("max")
@@ -48,19 +52,23 @@ class MaxPool(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.amax(dim=1)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if mask is None:
+            return x.amax(dim=1)
+        return x.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
 
 
 @register_pooler("last")
 class LastPool(nn.Module):
-    """The last time step."""
+    """The last (real) time step."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x[:, -1]
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if mask is None:
+            return x[:, -1]
+        return x[torch.arange(x.shape[0], device=x.device), last_index(mask)]
 
 
 @register_pooler("attention")
@@ -73,6 +81,15 @@ class AttentionPool(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.score = nn.Linear(dim, 1, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        weights = torch.softmax(self.score(torch.tanh(self.proj(x))), dim=1)  # (B, T, 1)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        scores = self.score(torch.tanh(self.proj(x)))  # (B, T, 1)
+        if mask is not None:
+            scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+        weights = torch.softmax(scores, dim=1)
         return (weights * x).sum(dim=1)
+
+
+def last_index(mask: Tensor) -> Tensor:
+    """Index of the last True step in each row of ``mask`` ``(B, T)`` (0 for an all-False row)."""
+    steps = torch.arange(1, mask.shape[1] + 1, device=mask.device)
+    return ((mask * steps).amax(dim=1) - 1).clamp_min(0)

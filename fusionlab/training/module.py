@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionlab.training.metrics import make_metrics
+from fusionlab.training.checkpoint import rng_state, set_rng_state
+from fusionlab.training.metrics import ConfusionMetrics, make_metrics
 from fusionlab.training.schedules import with_total_steps
 
 
@@ -45,23 +46,29 @@ class FusionClassifier(pl.LightningModule):
         self.augmentation = augmentation
         self.config = config or {}
         self.metrics = nn.ModuleDict({f"{s}_": make_metrics(num_classes, f"{s}/") for s in ("train", "val", "test")})
+        # the test confusion matrix (one bincount per batch on the device), read by fusionlab.training.plots
+        self.test_confusion = ConfusionMetrics(num_classes)
         self._loss_sum: dict[str, Tensor] = {}
         self._count: dict[str, int] = {}
         self.branch_weight_sum: dict[str, Tensor] = {}
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.net(x, mask)
 
     # -- steps ----------------------------------------------------------------------------------
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, y = batch
+    def _step(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
+        """``batch`` is ``(x, y)`` or ``(x, y, mask)`` (padded data, mask True on real steps)."""
+        x, y = batch[0], batch[1]
+        mask = batch[2] if len(batch) > 2 else None
         target = y
         if stage == "train" and self.augmentation is not None:
             if getattr(self.augmentation, "mixes_labels", False):  # mixup, cutmix: soft targets
-                x, target = self.augmentation(x, F.one_hot(y, self.num_classes).to(x.dtype))
+                x, target = self.augmentation(x, F.one_hot(y, self.num_classes).to(torch.float32))
+            elif getattr(self.augmentation, "uses_mask", False):  # e.g. token augmentations
+                x = self.augmentation(x, mask)
             else:
                 x = self.augmentation(x)
-        logits = self.net(x)
+        logits = self.net(x, mask)
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, target, label_smoothing=smoothing)
         if stage == "train" and (self.l1 or self.l2):
@@ -71,6 +78,8 @@ class FusionClassifier(pl.LightningModule):
         self._loss_sum[stage] = self._loss_sum[stage] + detached if stage in self._loss_sum else detached
         self._count[stage] = self._count.get(stage, 0) + n
         self.metrics[f"{stage}_"].update(logits.detach(), y)
+        if stage == "test":
+            self.test_confusion.update(logits.detach(), y)
         weights = getattr(getattr(self.net, "fusion", None), "branch_weights", None)
         if stage != "train" and weights is not None:
             s = weights.sum(dim=0)
@@ -108,7 +117,9 @@ class FusionClassifier(pl.LightningModule):
             for name, w in zip(self.net.branches.keys(), weights):
                 values[f"{stage}/weight_{name}"] = w
         self.metrics[f"{stage}_"].reset()
-        self.log_dict(values, prog_bar=stage != "train")
+        # sync_dist: under DDP the per-process loss is averaged over processes (torchmetrics values are
+        # already global); a no-op in a single process
+        self.log_dict(values, prog_bar=stage != "train", sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -145,3 +156,8 @@ class FusionClassifier(pl.LightningModule):
     # -- checkpoints carry the config that built them ------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["fusionlab_config"] = self.config
+        checkpoint["fusionlab_rng"] = rng_state()  # a resumed run draws the same dropout masks etc.
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "fusionlab_rng" in checkpoint:
+            set_rng_state(checkpoint["fusionlab_rng"])

@@ -17,8 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from fusionlab.config.build import build
-from fusionlab.config.schema import ConfigError, check_constraints_tree, validate_targets
+from fusionlab.config.schema import ConfigError, check_constraints_tree, iter_targets, validate_targets
 from fusionlab.config.store import EvalConfig, TrainConfig
+from fusionlab.training.checkpoint import AtomicCheckpointIO, load_problem, resume_path
+from fusionlab.training.divergence import DivergenceGuard, TrainingDiverged
 from fusionlab.training.module import FusionClassifier
 from fusionlab.training.schedules import with_total_steps
 
@@ -53,8 +55,7 @@ def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
 
 
 def build_model(model_cfg: DictConfig, dm: Any) -> torch.nn.Module:
-    channels, length = dm.input_shape
-    return build(model_cfg, "model", in_channels=channels, seq_len=length, num_classes=dm.num_classes)
+    return build(model_cfg, "model", input_spec=dm.input_spec, num_classes=dm.num_classes)
 
 
 def probe(factory: Any, key: str, *args: Any) -> Any:
@@ -63,7 +64,27 @@ def probe(factory: Any, key: str, *args: Any) -> Any:
     try:
         return factory(*args)
     except (ValueError, TypeError) as e:
-        raise ConfigError(key, str(e).splitlines()[0]) from None
+        message = str(e).splitlines()[0]
+        name = _argument_named_in(message, getattr(factory, "keywords", {}))
+        if name is None:
+            raise ConfigError(key, message) from None
+        rule = TORCH_RULES.get(name)
+        raise ConfigError(f"{key}.{name}", f"{message}" + (f" (allowed: {rule})" if rule else "")) from None
+
+
+# what torch's optimizers accept, for the error message (they state only the bad value)
+TORCH_RULES = {"lr": ">= 0", "eps": ">= 0", "weight_decay": ">= 0", "momentum": ">= 0", "alpha": ">= 0",
+               "betas": "each in [0, 1)", "dampening": "any number", "rho": "in [0, 1]"}
+_ALIASES = {"lr": ("learning rate",), "eps": ("epsilon",), "betas": ("beta",)}
+
+
+def _argument_named_in(message: str, keywords: dict[str, Any]) -> str | None:
+    """The keyword argument a constructor's error message is about (``Invalid learning rate`` → lr)."""
+    text = message.lower()
+    for name in keywords:
+        if any(word in text for word in (name.lower(), *_ALIASES.get(name, ()))):
+            return name
+    return None
 
 
 def build_module(cfg: DictConfig, dm: Any, config_dict: dict[str, Any]) -> FusionClassifier:
@@ -122,9 +143,11 @@ def apply_dropout(cfg: DictConfig) -> None:
 def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     callbacks += regularizer_callbacks(cfg.get("regularizer"))
+    callbacks.append(DivergenceGuard())  # a NaN/inf loss ends the run before a NaN checkpoint is written
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
     # without a configured ModelCheckpoint, Lightning would add its own: no checkpoints means none
     checkpointing = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
+    overrides.setdefault("plugins", [AtomicCheckpointIO()])  # a killed job never leaves a truncated .ckpt
     return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                  enable_checkpointing=checkpointing, **overrides)
 
@@ -133,6 +156,7 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
 def prepare(cfg: DictConfig) -> tuple[pl.LightningDataModule, FusionClassifier, pl.Trainer]:
     """Validate ``cfg``, seed everything, and build the datamodule, the module and the trainer."""
     validate(cfg)
+    set_threads(cfg.get("threads"))
     apply_dropout(cfg)
     quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -143,6 +167,16 @@ def prepare(cfg: DictConfig) -> tuple[pl.LightningDataModule, FusionClassifier, 
     trainer = build_trainer(cfg, gradient_clip_val=reg.gradient_clip_val,
                             gradient_clip_algorithm=reg.gradient_clip_algorithm)
     return dm, module, trainer
+
+
+def set_threads(n: int | None) -> None:
+    """``threads=n``: torch's CPU threads for this job, also exported as ``OMP_NUM_THREADS`` and
+    ``MKL_NUM_THREADS`` for libraries that read them later; ``None`` keeps torch's default. Parallel
+    jobs (``hydra/launcher=joblib``) should share the cores: ``n_jobs * threads <= cores``."""
+    if n is None:
+        return
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(n)
+    torch.set_num_threads(n)
 
 
 def quiet_lightning() -> None:
@@ -167,17 +201,37 @@ def train(cfg: DictConfig) -> float:
     start = time.perf_counter()
     out = Path(cfg.paths.output_dir)
     dm, module, trainer = prepare(cfg)
-    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    for logger in trainer.loggers:  # the resolved config: MLflow params, TensorBoard hparams, csv/hparams.yaml
+        logger.log_hyperparams(module.config)
     ckpt = trainer.checkpoint_callback
+    last = Path(ckpt.dirpath) / f"{ckpt.CHECKPOINT_NAME_LAST}{ckpt.FILE_EXTENSION}" if ckpt and ckpt.dirpath else None
+    start_from = resume_path(cfg.get("resume"), cfg.get("ckpt_path"), last)
+    if start_from:
+        log.info("resuming from %s", start_from)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=start_from, weights_only=True)
+    except TrainingDiverged as e:
+        good = str(last) if last is not None and last.is_file() else None
+        write_json(out / "metrics.json", {
+            "status": "failed", "error": f"{e}; last good checkpoint: {good}", "error_type": type(e).__name__,
+            "epoch": e.epoch, "step": e.step, "last_checkpoint": good, "metrics": {},
+            "optimized_metric": cfg.optimized_metric, "objective": float("nan"), "seed": cfg.seed,
+            "choices": hydra_choices(), "wall_time_s": round(time.perf_counter() - start, 3),
+        })
+        e.last_checkpoint = good
+        raise
     best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
     metrics: dict[str, float] = {}
     if trainer.interrupted:
         raise KeyboardInterrupt
-    metrics.update(_floats(trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]))
+    safe = {"ckpt_path": best, "verbose": False, "weights_only": True}
+    metrics.update(_floats(trainer.validate(module, datamodule=dm, **safe)[0]))
     if cfg.get("test"):
-        metrics.update(_floats(trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]))
+        metrics.update(_floats(trainer.test(module, datamodule=dm, **safe)[0]))
 
     objective = metrics.get(cfg.optimized_metric, float("nan"))
+    if not trainer.is_global_zero:  # DDP: every rank holds the synced metrics; rank 0 writes them once
+        return objective
     write_json(out / "metrics.json", {
         "status": "ok",
         "metrics": metrics,
@@ -191,6 +245,8 @@ def train(cfg: DictConfig) -> float:
         "data": dm.describe(),
         "choices": hydra_choices(),
         "wall_time_s": round(time.perf_counter() - start, 3),
+        "threads": torch.get_num_threads(),
+        "world_size": trainer.world_size,
     })
     log.info("test: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
     print(f"Run folder: {out.resolve()}")
@@ -205,10 +261,20 @@ def load_checkpoint_config(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ConfigError("ckpt_path", f"'{path}' is not a readable checkpoint ({type(e).__name__})") from None
+        raise ConfigError("ckpt_path", f"'{path}' is not a readable checkpoint ({load_problem(e)})") from None
     if "fusionlab_config" not in ckpt:
         raise ConfigError("ckpt_path", f"'{path}' was not written by fusionlab (no saved config)")
     return ckpt["fusionlab_config"], ckpt["state_dict"]
+
+
+def check_saved_targets(saved: DictConfig, allowed: tuple[str, ...]) -> None:
+    """A checkpoint's saved config is data from a file: it may only name targets that this job's
+    ``allowed_targets`` allow (its own ``allowed_targets`` are ignored)."""
+    for path, node in iter_targets(saved):
+        target = str(node.get("_target_"))
+        if allowed and not target.startswith(allowed):
+            raise ConfigError("ckpt_path", f"the checkpoint's config has {path}._target_='{target}', not under an "
+                              f"allowed module prefix {list(allowed)}")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -216,6 +282,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     validate(cfg, EvalConfig)
     saved, state = load_checkpoint_config(cfg.ckpt_path)
     run_cfg = OmegaConf.create(saved)
+    check_saved_targets(run_cfg, tuple(cfg.get("allowed_targets") or ()))
     data_cfg = run_cfg.data
     if cfg.get("data"):  # e.g. data.data_dir=... when the run was made elsewhere
         data_cfg = OmegaConf.merge(data_cfg, cfg.data)

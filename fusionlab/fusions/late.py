@@ -1,0 +1,48 @@
+"""Decision-level (late) fusion."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from fusionlab.config.schema import PositiveInts, Probability, choice
+from fusionlab.fusions.base import Fusion
+from fusionlab.models.fusion_net import MLPHead
+
+
+class LateFusion(Fusion):
+    """Late (decision-level) fusion: every branch gets its own classifier ``f_i`` and the logits
+    are combined,
+
+        mean:     z = (1/k) sum_i f_i(x_i)
+        weights:  z = sum_i w_i f_i(x_i),  w = softmax(a)   (a: k learned logits, start equal)
+
+    ``f_i`` is ``[Dropout → Linear → ReLU] * len(hidden) → Dropout → Linear(num_classes)`` (a linear
+    classifier for ``hidden: []``). The output are the logits (``makes_logits``: the model adds no
+    head, so ``dropout`` here replaces the head's). Parameters, with ``h = [D_i, hidden..., C]``:
+    ``sum_i sum_l (h_l + 1) h_{l+1}``, plus ``k`` for ``weights``. ``branch_weights`` holds ``w``
+    for ``weights`` (``None`` for ``mean``).
+    """
+
+    injected = ("in_dims", "num_classes")
+    makes_logits = True
+
+    def __init__(self, in_dims: list[int], num_classes: int, mode: choice("mean", "weights") = "mean",
+                 hidden: PositiveInts = (), dropout: Probability = 0.1) -> None:
+        super().__init__()
+        self.mode = mode
+        self.heads = nn.ModuleList(MLPHead(d, list(hidden), num_classes, dropout) for d in in_dims)
+        self.weight_logits = nn.Parameter(torch.zeros(len(in_dims))) if mode == "weights" else None
+        self.out_dim = num_classes
+
+    def branch_logits(self, xs: list[Tensor]) -> Tensor:
+        """Every branch's logits, ``(B, k, num_classes)``."""
+        return torch.stack([head(x) for head, x in zip(self.heads, xs)], dim=1)
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        logits = self.branch_logits(xs)
+        if self.weight_logits is None:
+            return logits.mean(dim=1)
+        w = torch.softmax(self.weight_logits, dim=0)
+        self.branch_weights = w.detach().expand(logits.shape[0], -1)
+        return (w[None, :, None] * logits).sum(dim=1)

@@ -1,0 +1,144 @@
+"""Sweeps and launchers: unique run folders, joblib with per-job threads, the resumable Optuna search,
+submitit (local), Ray (a local cluster), the SLURM preset, and Lightning DDP on CPU processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from fusionlab.cli import setup
+from fusionlab.config.schema import ConfigError
+from fusionlab.training.run import prepare, set_threads
+from tests.conftest import CONF, ROOT, read_metrics, run_cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
+    return {"FUSIONLAB_DATA_DIR": str(data_dir), "FUSIONLAB_LOG_DIR": str(tmp_path / "outputs")}
+
+
+def jobs(sweep: Path) -> list[dict]:
+    return [read_metrics(p.parent) for p in sorted(sweep.glob("*/metrics.json"), key=lambda p: int(p.parent.name))]
+
+
+# -- run folders ----------------------------------------------------------------------------------
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path: Path, env: dict[str, str]) -> None:
+    args = [sys.executable, "train.py", "debug=fast"]
+    procs = [subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    runs = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
+    assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
+    assert all(len(r.name.rsplit("-", 1)[1]) == 6 for r in runs)  # yyyy-mm-dd_hh-mm-ss-ffffff (microseconds)
+
+
+# -- threads ----------------------------------------------------------------------------------------
+def test_threads_sets_torch_and_omp_threads_and_is_range_checked(make_cfg, monkeypatch) -> None:
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    try:
+        set_threads(None)
+        assert torch.get_num_threads() == before and os.environ["OMP_NUM_THREADS"] == "7"
+        prepare(make_cfg(["debug=fast", "threads=2"]))
+        assert torch.get_num_threads() == 2 and os.environ["OMP_NUM_THREADS"] == "2"
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match="threads"):
+        prepare(make_cfg(["debug=fast", "threads=0"]))
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_processes_with_one_thread_each(tmp_path: Path,
+                                                                             env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=1",
+                "fusion=concat,sum", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in r.stdout + r.stderr
+    results = jobs(sweep)
+    assert [m["choices"]["fusion"] for m in results] == ["concat", "sum"]
+    assert all(m["status"] == "ok" and m["threads"] == 1 for m in results)
+
+
+# -- Optuna ---------------------------------------------------------------------------------------
+def test_optuna_search_resumes_its_study_and_survives_failed_trials(tmp_path: Path, env: dict[str, str]) -> None:
+    optuna = pytest.importorskip("optuna")
+    sweep = tmp_path / "search"
+    common = ["hparams_search=fusion_optuna", "debug=fast", f"hydra.sweep.dir={sweep}"]
+    r = run_cli("train.py", *common, "hydra.sweeper.n_trials=2", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
+    # rerun with n_trials=4: two more trials, both failing (a bad value is a ConfigError → NaN objective)
+    r = run_cli("train.py", *common, "hydra.sweeper.n_trials=4", "regularizer.dropout=-0.5", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    study = optuna.load_study(study_name="fusion_optuna", storage=f"sqlite:///{sweep}/optuna.db")
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]  # 4 in all, not 2 + 4, not restarted
+    assert (sweep / "0" / ".hydra" / "overrides.yaml").read_text() == first  # earlier trials kept
+    assert [m["status"] for m in jobs(sweep)] == ["ok", "ok", "failed", "failed"]  # folder k = trial k
+    assert study.trials[2].params["fusion"] is not None
+    assert {k: v for k, v in study.trials[2].params.items() if k != "regularizer.dropout"} != \
+        {k: v for k, v in study.trials[0].params.items() if k != "regularizer.dropout"}  # not replayed
+    assert study.best_trial.number in (0, 1)
+
+
+# -- clusters ---------------------------------------------------------------------------------------
+def test_submitit_local_launcher_completes_a_two_job_sweep(tmp_path: Path, env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli("train.py", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+                "fusion=concat,gated", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [m["choices"]["fusion"] for m in jobs(sweep)] == ["concat", "gated"]
+    assert all(m["status"] == "ok" for m in jobs(sweep))
+    assert (sweep / ".submitit").is_dir()
+
+
+def test_ray_launcher_runs_jobs_on_a_local_ray_cluster(tmp_path: Path, env: dict[str, str]) -> None:
+    pytest.importorskip("ray")
+    ray_tmp = Path("/tmp") / f"ray-{tmp_path.name[:20]}-{os.getpid()}"  # unix socket paths must stay short
+    sweep = tmp_path / "sweep"
+    try:
+        r = run_cli("train.py", "-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+                    "+hydra.launcher.ray.init.include_dashboard=false", "fusion=concat,sum", "debug=fast",
+                    f"hydra.sweep.dir={sweep}", env={**env, "RAY_TMPDIR": str(ray_tmp), "RAY_AUTH_MODE": "disabled",
+                                                     "RAY_USAGE_STATS_ENABLED": "0"})
+    finally:
+        subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [m["choices"]["fusion"] for m in jobs(sweep)] == ["concat", "sum"]
+
+
+def test_slurm_preset_sets_the_submitit_slurm_launcher() -> None:
+    setup()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher.partition == "gpu" and launcher.timeout_min == 240 and launcher.tasks_per_node == 1
+
+
+def test_ddp_on_two_cpu_processes_writes_synced_metrics_once(tmp_path: Path, env: dict[str, str]) -> None:
+    run = tmp_path / "run"
+    r = run_cli("train.py", "trainer=ddp_cpu", "debug=limit", "threads=1", f"hydra.run.dir={run}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("Run folder:") == 1  # rank 1 (a re-run of train.py) writes nothing
+    m = read_metrics(run)
+    assert m["status"] == "ok" and m["world_size"] == 2
+    assert m["steps"] == 6 and m["epochs"] == 2  # 3 batches per epoch on each process
+    for key in ("val/acc", "test/acc", "test/f1"):
+        assert 0.0 <= m["metrics"][key] <= 1.0
+    assert 0.0 < m["metrics"]["test/loss"] < 10.0
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    assert (run / "plots" / "confusion_matrix.png").is_file()  # test counts summed over both processes
+    assert not list(run.glob(".metrics.json*"))
+    assert json.loads((run / "metrics.json").read_text())["choices"]["trainer"] == "ddp_cpu"

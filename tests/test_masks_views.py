@@ -1,0 +1,126 @@
+"""Padding masks never change a prediction; views and modality checks; text through the embedding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fusionlab.config.schema import ConfigError
+from fusionlab.data.spec import InputSpec
+from fusionlab.models import FusionNet
+
+BRANCHES = {
+    "cnn": {"_target_": "fusionlab.branches.CNNBranch", "channels": [8, 8], "kernel_sizes": [5, 3],
+            "dilations": [1, 2]},
+    "cnn_max": {"_target_": "fusionlab.branches.CNNBranch", "channels": [8], "kernel_sizes": [4], "pool": "max"},
+    "lstm": {"_target_": "fusionlab.branches.RNNBranch", "hidden": 6},
+    "bigru": {"_target_": "fusionlab.branches.RNNBranch", "cell": "gru", "hidden": 5, "bidirectional": True,
+              "layers": 2},
+    "bigru_mean": {"_target_": "fusionlab.branches.RNNBranch", "cell": "gru", "hidden": 5, "bidirectional": True,
+                   "pool": "mean"},
+    "transformer": {"_target_": "fusionlab.branches.TransformerBranch", "d_model": 8, "heads": 2, "layers": 1,
+                    "ff_dim": 16, "pool": "attention"},
+    "transformer_last": {"_target_": "fusionlab.branches.TransformerBranch", "d_model": 8, "heads": 2,
+                         "layers": 1, "ff_dim": 16, "pool": "last", "positions": "learned"},
+}
+CONCAT = {"_target_": "fusionlab.fusions.ConcatFusion"}
+
+
+def _net(branches: dict, spec: InputSpec, **kw) -> FusionNet:
+    torch.manual_seed(0)
+    return FusionNet(spec, 3, branches, CONCAT, **kw).eval()
+
+
+@pytest.mark.parametrize("name", sorted(BRANCHES))
+def test_padding_never_changes_a_prediction(name: str) -> None:
+    """The same series padded to 30 or to 40 steps, with zeros or with garbage, gives the same logits."""
+    spec = InputSpec("series", (2, 40), masked=True)
+    net = _net({name: BRANCHES[name]}, spec)
+    lengths = torch.tensor([25, 12, 30])
+    real = torch.randn(3, 2, 30)
+    mask30 = torch.arange(30) < lengths[:, None]
+    x30 = real * mask30[:, None]
+    x40 = torch.cat([x30, torch.zeros(3, 2, 10)], dim=-1)
+    mask40 = torch.cat([mask30, torch.zeros(3, 10, dtype=torch.bool)], dim=1)
+    garbage = torch.where(mask40[:, None], x40, torch.randn_like(x40) * 100)
+    with torch.no_grad():
+        ref = net(x40, mask40)
+        assert torch.allclose(net(garbage, mask40), ref, atol=1e-5)
+        assert torch.allclose(net(x30, mask30), ref, atol=1e-5)
+        # each example alone, unpadded, agrees too
+        for i, n in enumerate(lengths.tolist()):
+            alone = net(real[i : i + 1, :, :n], torch.ones(1, n, dtype=torch.bool))
+            assert torch.allclose(alone, ref[i : i + 1], atol=1e-5)
+
+
+def test_mlp_branch_ignores_what_padding_holds() -> None:
+    spec = InputSpec("series", (1, 20), masked=True)
+    net = _net({"mlp": {"_target_": "fusionlab.branches.MLPBranch", "hidden": [8]}}, spec)
+    mask = torch.arange(20) < torch.tensor([[15], [20]])
+    x = torch.randn(2, 1, 20) * mask[:, None]
+    garbage = torch.where(mask[:, None], x, torch.full_like(x, 7.0))
+    with torch.no_grad():
+        assert torch.allclose(net(x, mask), net(garbage, mask))
+
+
+def test_a_series_branch_on_images_is_refused_with_a_hint() -> None:
+    spec = InputSpec("image", (1, 8, 8))
+    with pytest.raises(ConfigError, match=r"branches\.rnn: RNNBranch reads series data, but its input is image.*rows"):
+        _net({"rnn": BRANCHES["lstm"]}, spec)
+
+
+def test_rows_view_reads_an_image_as_a_sequence_of_rows() -> None:
+    spec = InputSpec("image", (2, 6, 5))
+    net = _net({"rnn": BRANCHES["lstm"]}, spec, views={"rnn": "rows"})
+    assert net.branches["rnn"].rnn.input_size == 10  # channels * width features per row
+    x = torch.randn(4, 2, 6, 5)
+    seq = net.views["rnn"](x)[0]
+    assert seq.shape == (4, 10, 6)
+    assert torch.equal(seq[:, :5, 3], x[:, 0, 3, :]) and torch.equal(seq[:, 5:, 3], x[:, 1, 3, :])
+    assert net(x).shape == (4, 3)
+
+
+def test_fft_and_diff_views() -> None:
+    spec = InputSpec("series", (1, 16))
+    net = _net({"cnn": BRANCHES["cnn_max"], "rnn": BRANCHES["lstm"]}, spec, views={"cnn": "fft", "rnn": "diff"})
+    assert net.branches["cnn"].layers[0].conv.in_channels == 1
+    x = torch.randn(2, 1, 16)
+    spectrum = net.views["cnn"](x)[0]
+    assert spectrum.shape == (2, 1, 9)
+    assert torch.allclose(spectrum, torch.fft.rfft(x, dim=-1).abs())
+    d = net.views["rnn"](x)[0]
+    assert d[..., 0].abs().sum() == 0 and torch.allclose(d[..., 1:], x[..., 1:] - x[..., :-1])
+    assert net(x).shape == (2, 3)
+
+
+def test_shuffle_view_feeds_the_series_as_one_step() -> None:
+    net = _net({"lstm": BRANCHES["lstm"]}, InputSpec("series", (1, 30)), views={"lstm": "shuffle"})
+    assert net.branches["lstm"].rnn.input_size == 30
+    assert net.views["lstm"](torch.randn(2, 1, 30))[0].shape == (2, 30, 1)
+
+
+def test_view_errors_name_the_key() -> None:
+    spec = InputSpec("series", (1, 16), masked=True)
+    with pytest.raises(ConfigError, match=r"views\.cnn: unknown view 'spectrum'"):
+        _net({"cnn": BRANCHES["cnn"]}, spec, views={"cnn": "spectrum"})
+    with pytest.raises(ConfigError, match=r"views\.cnn: view 'fft' cannot honour padding masks"):
+        _net({"cnn": BRANCHES["cnn"]}, spec, views={"cnn": "fft"})
+    with pytest.raises(ConfigError, match=r"views\.gru: no branch named 'gru'"):
+        _net({"cnn": BRANCHES["cnn"]}, spec, views={"gru": "diff"})
+    with pytest.raises(ConfigError, match=r"views\.cnn: view 'rows' reads image data"):
+        _net({"cnn": BRANCHES["cnn"]}, spec, views={"cnn": "rows"})
+
+
+def test_text_goes_through_a_shared_embedding_with_a_padding_mask() -> None:
+    spec = InputSpec("text", (12,), vocab_size=50)
+    emb = {"_target_": "fusionlab.models.TokenEmbedding", "dim": 6}
+    net = _net({"cnn": BRANCHES["cnn_max"], "gru": BRANCHES["bigru"]}, spec, embedding=emb)
+    assert net.branches["cnn"].layers[0].conv.in_channels == 6
+    assert net.param_counts()["embedding"] == 50 * 6
+    ids = torch.randint(2, 50, (3, 12))
+    ids[0, 7:] = 0  # padding
+    with torch.no_grad():
+        short = net(ids[:1, :7])
+        assert torch.allclose(net(ids)[:1], short, atol=1e-5)
+    with pytest.raises(ConfigError, match="embedding: text data needs a token embedding"):
+        FusionNet(spec, 3, {"cnn": BRANCHES["cnn"]}, CONCAT)

@@ -1,0 +1,60 @@
+"""Per-run plots: learning curves from the logged epoch metrics, the test confusion matrix, lazy matplotlib."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fusionlab.training.plots import TrainingPlots
+from fusionlab.training.run import prepare, train
+from tests.conftest import ROOT, read_metrics
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plots_are_written_from_the_logged_metrics_and_test_predictions(make_cfg, tmp_path: Path) -> None:
+    dm, module, trainer = prepare(make_cfg(["debug=limit", "trainer.max_epochs=3"]))
+    plots = next(c for c in trainer.callbacks if isinstance(c, TrainingPlots))
+    trainer.fit(module, datamodule=dm)
+    tested = trainer.test(module, datamodule=dm, verbose=False)[0]
+
+    # the curves hold exactly what the CSV logger recorded, epoch by epoch
+    rows = list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1"):
+        logged = {int(r["epoch"]): float(r[key]) for r in rows if r.get(key)}
+        assert plots.history[key] == pytest.approx(logged), key
+    assert sorted(plots.history["val/acc"]) == [0, 1, 2]
+
+    # the confusion matrix is the test split's: its diagonal gives the logged test accuracy
+    cm = plots.confusion
+    assert cm is not None and cm.shape == (dm.num_classes, dm.num_classes)
+    tested_samples = sum(len(b[1]) for b, _ in zip(dm.test_dataloader(), range(trainer.num_test_batches[0])))
+    assert int(cm.sum()) == tested_samples
+    assert float(cm.diag().sum() / cm.sum()) == pytest.approx(tested["test/acc"], abs=1e-6)
+
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG
+
+
+def test_a_training_run_leaves_both_plots_in_its_folder(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(["debug=limit", "logger=none"]))
+    assert read_metrics(tmp_path)["status"] == "ok"
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion_matrix.png", "learning_curves.png"]
+
+
+def test_matplotlib_is_imported_only_when_a_plot_is_written() -> None:
+    """fusionlab adds no matplotlib module at import (Lightning itself loads some); the report CLI none."""
+    code = ("import sys\n"
+            "mpl = lambda: {m for m in sys.modules if m.split('.')[0] == 'matplotlib'}\n"
+            "import fusionlab.report\n"
+            "print(len(mpl()))\n"
+            "import pytorch_lightning\n"
+            "before = mpl()\n"
+            "import fusionlab.cli, fusionlab.training.run, fusionlab.training.plots\n"
+            "print(len(mpl() - before))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "0"]
