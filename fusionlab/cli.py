@@ -121,7 +121,7 @@ def _composition_message(error: Exception) -> str:
     import dataclasses
 
     from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if isinstance(error, MissingConfigException):
@@ -134,10 +134,11 @@ def _composition_message(error: Exception) -> str:
         problem = (getattr(cause, "msg", None) or str(cause)).splitlines()[0]
         text = f"{cause.full_key}: {problem}" + (f" (got {value})" if value is not None else "")
         kind = getattr(cause, "object_type", None)
-        if isinstance(cause, ConfigKeyError) and isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        unknown_key = isinstance(cause, (ConfigKeyError, ConfigAttributeError))
+        if unknown_key and isinstance(kind, type) and dataclasses.is_dataclass(kind):
             text += f"; expected one of {sorted(f.name for f in dataclasses.fields(kind))}"
-        elif "+" in str(error):
-            text += "; a new key needs a leading + (e.g. +key=value)"
+        elif unknown_key and "+" in str(error):
+            text += "; check the spelling (adding a new key needs a leading +, e.g. +key=value)"
         return text
     return "; ".join(lines[:2])
 

@@ -38,6 +38,7 @@ COMPANIONS = {
     ("data", "digits"): ["model=cnn2d"],
     **{("model", m): ["data=digits"] for m in IMAGE_MODELS},
     ("branch", "cnn2d"): ["data=digits"],
+    **{("augmentation", a): ["data=digits", "model=cnn2d"] for a in ("random_shift", "flip", "cutout")},
 }
 
 

@@ -71,3 +71,35 @@ def test_depths_a_branch_lacks_are_refused_naming_it() -> None:
     for bad in ([], [0, 1], [1, 1]):
         with pytest.raises(ConfigError, match="distinct depths"):
             Taps(bs, bad, {"cnn": (2, 12), "transformer": (2, 12)})
+
+
+# -- through the model and the CLI config -------------------------------------------------------------
+def test_model_taps_train_and_log_a_weight_per_tapped_layer(make_cfg, tmp_path) -> None:
+    from fusionlab.training.run import train
+    from tests.conftest import read_metrics
+
+    train(make_cfg(["model=cnn_transformer", "model.taps=[1,2]", "fusion=gated", "debug=fast"]))
+    m = read_metrics(tmp_path)
+    assert m["status"] == "ok"
+    assert {k for k in m["metrics"] if k.startswith("val/weight_")} == {
+        f"val/weight_{b}@{d}" for b in ("cnn", "transformer") for d in (1, 2)}
+
+
+def test_model_taps_feed_sequence_fusions_every_tapped_layer(make_cfg) -> None:
+    from fusionlab.training.run import prepare
+
+    _, module, _ = prepare(make_cfg(["model=cnn_transformer", "model.taps=[1,3]", "fusion=cross_attention",
+                                     "model.branches.transformer.layers=3", "debug=fast"]))
+    net = module.net
+    assert net.input_names == ["cnn@1", "cnn@3", "transformer@1", "transformer@3"]
+    x = torch.randn(4, 1, 40)
+    assert net(x).shape == (4, 10)
+    assert [p.in_features for p in net.fusion.proj] == [32, 64, 64, 64]  # cnn channels [32, 64, 64]
+
+
+def test_model_taps_beyond_a_branch_depth_are_refused_naming_the_key(make_cfg) -> None:
+    from fusionlab.training.run import prepare
+
+    with pytest.raises(ConfigError) as err:
+        prepare(make_cfg(["model=cnn_rnn", "model.taps=[1,2]", "debug=fast"]))
+    assert err.value.key == "model.taps" and "'rnn' (RNNBranch) has 1 layer" in err.value.message

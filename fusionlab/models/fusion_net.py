@@ -10,8 +10,9 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from fusionlab.config.build import build
-from fusionlab.config.schema import ConfigError, Probability
+from fusionlab.config.schema import ConfigError, PositiveInts, Probability
 from fusionlab.data.spec import InputSpec
+from fusionlab.models.taps import Taps
 from fusionlab.models.views import make_view
 
 _ModuleOrConfig = Any  # an nn.Module, or a config mapping with a ``_target_``
@@ -62,6 +63,8 @@ class FusionNet(nn.Module):
     - ``views``: per-branch input transform by name (``raw``, ``diff``, ``fft``, ``rows``, ...;
       see :mod:`fusionlab.models.views`); unlisted branches read the raw input.
     - ``embedding``: for text data, the token embedding shared by all branches (ignored otherwise).
+    - ``taps``: multi-level fusion; depths (1-based) tapped in every branch, each tapped layer pooled
+      and fused as its own input ``<branch>@<depth>`` (see :class:`fusionlab.models.taps.Taps`).
     - Each branch must read the modality its view produces; a mismatch is a ConfigError naming
       the branch. Widths and shapes are injected from ``input_spec``, never typed by hand.
     """
@@ -78,6 +81,7 @@ class FusionNet(nn.Module):
         dropout: Probability = 0.1,
         views: dict[str, str] | None = None,
         embedding: Any = None,
+        taps: PositiveInts | None = None,
     ) -> None:
         super().__init__()
         input_spec = InputSpec.coerce(input_spec)
@@ -99,7 +103,7 @@ class FusionNet(nn.Module):
             input_spec = InputSpec("series", (self.embedding.out_dim, input_spec.shape[0]), masked=True)
         self.input_spec = input_spec
         self.views = nn.ModuleDict()
-        built = {}
+        built, shapes = {}, {}
         for name, spec in branches.items():
             key = f"branches.{name}"
             view, branch_spec = make_view(views.get(name, "raw"), input_spec, f"views.{name}")
@@ -111,9 +115,16 @@ class FusionNet(nn.Module):
                                   f"{branch_spec.describe()}{hint}")
             self.views[name] = view
             built[name] = _build(spec, key, **shape_arguments(branch_spec))
+            shapes[name] = branch_spec.shape
         self.branches = nn.ModuleDict(built)
-        in_dims = [b.out_dim for b in self.branches.values()]
-        self.fusion = _build(fusion, "fusion", in_dims=in_dims, num_classes=num_classes)
+        # multi-level fusion: every tapped layer of every branch is a fusion input "<branch>@<depth>"
+        self.taps = Taps(self.branches, taps, shapes) if taps else None
+        self.input_names = self.taps.names if self.taps is not None else list(self.branches)
+        in_dims = self.taps.in_dims if self.taps is not None else [b.out_dim for b in self.branches.values()]
+        try:
+            self.fusion = _build(fusion, "fusion", in_dims=in_dims, num_classes=num_classes)
+        except ConfigError as e:  # a fusion refusing the branch count raises ConfigError("fusion", ...)
+            raise (ConfigError("fusion", e.message) if e.key == "fusion.fusion" else e) from None
         if getattr(self.fusion, "makes_logits", False):
             self.head: nn.Module = nn.Identity()  # decision-level fusion: the fusion gives the logits
         else:
@@ -127,14 +138,21 @@ class FusionNet(nn.Module):
         seqs, masks = [], []
         for name, branch in self.branches.items():
             xv, mv = self.views[name](x, mask)
+            if self.taps is not None:
+                tapped, tapped_masks = self.taps.sequences(name, branch, xv, mv)
+                seqs += tapped
+                masks += tapped_masks
+                continue
             seq = branch(xv, mv)
             seqs.append(seq)
             masks.append(branch.out_mask(mv, seq.shape[1]))
         return seqs, masks
 
     def features(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
-        """One pooled vector per branch."""
+        """One pooled vector per branch (per tapped layer with ``taps``)."""
         seqs, masks = self.sequences(x, mask)
+        if self.taps is not None:
+            return self.taps.pool_all(self.branches, seqs, masks)
         return [b.pool(s, m) for b, s, m in zip(self.branches.values(), seqs, masks)]
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -10,7 +10,7 @@ examples: every random parameter is drawn for the whole batch at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,10 @@ class RandomAugmentation(nn.Module):
 
     :meth:`augment` transforms the whole batch (vectorised); the examples not chosen are then
     taken from the input unchanged. With ``p = 0`` the input is returned as is and nothing is drawn.
+    ``reads`` names the modalities it applies to (checked against the data before training).
     """
+
+    reads: ClassVar[tuple[str, ...]] = ("series",)
 
     def __init__(self, p: UnitProbability = 1.0) -> None:
         super().__init__()
@@ -61,6 +64,8 @@ class RandomAugmentation(nn.Module):
 class Identity(nn.Module):
     """No augmentation."""
 
+    reads: ClassVar[tuple[str, ...]] = ("series", "image", "text")
+
     def forward(self, x: Tensor) -> Tensor:
         return x
 
@@ -69,6 +74,8 @@ class Jitter(RandomAugmentation):
     """Additive Gaussian noise: ``x + sigma * N(0, 1)`` on each example with probability ``p``
     (Um et al. 2017, "Data augmentation of wearable sensor data for Parkinson's disease
     monitoring using convolutional neural networks")."""
+
+    reads = ("series", "image")
 
     def __init__(self, sigma: NonNegativeFloat = 0.05, p: UnitProbability = 1.0) -> None:
         super().__init__(p)
@@ -210,6 +217,12 @@ class Compose(nn.Module):
             if not isinstance(t, nn.Module):
                 raise TypeError(f"transforms[{i}] must be an nn.Module, got {type(t).__name__}")
         self.transforms = nn.ModuleList(modules)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The modalities every transform applies to."""
+        kinds = ("series", "image", "text")
+        return tuple(k for k in kinds if all(k in getattr(t, "reads", kinds) for t in self.transforms))
 
     def forward(self, x: Tensor) -> Tensor:
         for t in self.transforms:

@@ -21,6 +21,7 @@ class TokenAugmentation(RandomAugmentation):
     """Base: :meth:`augment` gets the ids and the mask of real tokens."""
 
     uses_mask = True
+    reads = ("text",)
 
     def augment(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
         raise NotImplementedError

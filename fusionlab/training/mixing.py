@@ -19,6 +19,7 @@ class LabelMixing(nn.Module):
     pairing ``perm`` of its examples; subclasses implement :meth:`mix`."""
 
     mixes_labels = True
+    reads = ("series", "image")
 
     def __init__(self, alpha: PositiveFloat = 1.0, p: UnitProbability = 1.0) -> None:
         super().__init__()

@@ -114,7 +114,7 @@ class FusionClassifier(pl.LightningModule):
         weights = self.branch_weight_sum.pop(stage, None)
         if weights is not None:
             weights = weights / weights.sum()
-            for name, w in zip(self.net.branches.keys(), weights):
+            for name, w in zip(getattr(self.net, "input_names", list(self.net.branches)), weights):
                 values[f"{stage}/weight_{name}"] = w
         self.metrics[f"{stage}_"].reset()
         # sync_dist: under DDP the per-process loss is averaged over processes (torchmetrics values are

@@ -105,9 +105,23 @@ def build_module(cfg: DictConfig, dm: Any, config_dict: dict[str, Any]) -> Fusio
         decay_bias_and_norm=cfg.regularizer.decay_bias_and_norm,
         l1=cfg.regularizer.l1,
         l2=cfg.regularizer.l2,
-        augmentation=build(cfg.augmentation, "augmentation") if cfg.get("augmentation") else None,
+        augmentation=build_augmentation(cfg, dm),
         config=config_dict,
     )
+
+
+def build_augmentation(cfg: DictConfig, dm: Any) -> torch.nn.Module | None:
+    """The configured augmentation, refused before training when it cannot read the data's modality."""
+    if not cfg.get("augmentation"):
+        return None
+    aug = build(cfg.augmentation, "augmentation")
+    modality = dm.input_spec.modality
+    reads = getattr(aug, "reads", (modality,))
+    if modality not in reads:
+        choice = hydra_choices().get("augmentation") or type(aug).__name__
+        raise ConfigError("augmentation", f"'{choice}' applies to {' or '.join(reads) or 'no single'} data, "
+                          f"but the data is {modality}")
+    return aug
 
 
 def regularizer_callbacks(reg: DictConfig | None) -> list[pl.Callback]:
