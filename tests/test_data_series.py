@@ -358,9 +358,13 @@ def test_bad_labels_stop_the_job_before_training(make_cfg, tmp_path: Path, kind:
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_ucr_trains_end_to_end(tmp_path: Path, data_dir: Path) -> None:
-    r = run_cli("train.py", "data=ucr", "data.name=GunPoint", "model=cnn", "debug=fast",
-                f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "hydra.run.dir=" + str(tmp_path / "run"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    data = read_metrics(tmp_path / "run")["data"]
-    assert data["classes"] == ["1", "2"] and data["input_shape"] == [1, 150]
+def test_ucr_trains_end_to_end(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(["data=ucr", "data.name=GunPoint", "model=cnn", "debug=fast"]))
+    data = read_metrics(tmp_path)["data"]
+    assert data["classes"] == ["1", "2"] and data["input_shape"] == [1, 150] and data["name"] == "GunPoint"
+
+
+def test_unequal_length_ucr_trains_end_to_end(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(["data=ucr", "data.name=JapaneseVowels", "model=cnn_rnn", "debug=fast"]))
+    data = read_metrics(tmp_path)["data"]
+    assert data["masked"] and data["input_shape"][0] == 12 and data["num_classes"] == 9

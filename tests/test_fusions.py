@@ -87,7 +87,8 @@ def test_every_parameter_and_input_gets_a_gradient(name: str, k: str) -> None:
 def test_two_branch_fusions_refuse_three_branches(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         FUSIONS[name](DIMS["three"])
-    assert err.value.key == "fusion" and f"{name} fuses exactly 2 branches, got 3" in err.value.message
+    # key "": the model places it under model.fusion
+    assert err.value.key == "" and f"{name} fuses exactly 2 branches, got 3" in err.value.message
 
 
 @pytest.mark.parametrize("k", DIMS)
@@ -298,7 +299,7 @@ def test_cross_attention_refuses_heads_not_dividing_and_a_single_branch() -> Non
     assert err.value.key == "heads" and "must divide d_model=10" in err.value.message
     with pytest.raises(ConfigError) as err:
         CrossAttentionFusion([5], d_model=8, heads=2)
-    assert err.value.key == "fusion" and "at least 2 branches" in err.value.message
+    assert err.value.key == "" and "at least 2 branches" in err.value.message
 
 
 @pytest.mark.parametrize("k", DIMS)
@@ -335,13 +336,20 @@ def test_late_parameter_count(k: str, hidden: list[int]) -> None:
     assert count(LateFusion(dims, num_classes=c, mode="weights", hidden=hidden)) == per_branch + len(dims)
 
 
-def test_bench_script_prints_one_row_per_fusion_and_branch_count() -> None:
-    from tests.conftest import CONF, run_cli
+def test_bench_script_prints_one_row_per_fusion_and_branch_count(monkeypatch, capsys) -> None:
+    import runpy
 
-    res = run_cli("scripts/bench_fusions.py", "--batch", "4", "--repeats", "1", "--warmup", "0", "--widths", "8",
-                  "--steps", "3", env={"OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr
-    rows = [line.split(" | ") for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    from tests.conftest import CONF, ROOT
+
+    args = ["--batch", "4", "--repeats", "1", "--warmup", "0", "--widths", "8", "--steps", "3"]
+    monkeypatch.setattr("sys.argv", ["bench_fusions.py", *args])
+    threads = torch.get_num_threads()
+    try:
+        runpy.run_path(str(ROOT / "scripts" / "bench_fusions.py"), run_name="__main__")
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and "---" not in line]
     names = {p.stem for p in (CONF / "fusion").glob("*.yaml")}
     assert {(r[0][2:], r[1]) for r in rows[1:]} == {(n, k) for n in names for k in ("2", "3")}
     refused = {(r[0][2:], r[1]) for r in rows[1:] if r[3] == "refused"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from fusionlab.training.run import evaluate, prepare, train
 from tests.conftest import ROOT, read_metrics, run_cli
 
 # a real run, shortened: CNN on MNIST-1D, 4 epochs of 10 batches, deterministic on the CPU
-RUN = ["model=cnn", "trainer.max_epochs=4", "+trainer.limit_train_batches=10", "logger=none"]
+RUN = ["model=cnn", "trainer.max_epochs=4", "+trainer.limit_train_batches=10"]
 
 
 @pytest.fixture
@@ -55,6 +56,17 @@ def test_killed_run_resumes_to_the_same_final_metrics(make_cfg, tmp_path: Path, 
     assert b["metrics"] == a["metrics"], (a["metrics"], b["metrics"])
     print("uninterrupted:", json.dumps(a["metrics"]), "\nkilled+resumed:", json.dumps(b["metrics"]),
           f"\n(killed after epoch {state['epoch']}, step {state['global_step']})")
+
+    # the CSV log keeps the rows written before the kill, without duplicates; only rows logged
+    # between the checkpoint and the kill (the killed epoch's train row) may be missing
+    def rows(run: Path) -> list[tuple]:
+        with (run / "csv" / "metrics.csv").open() as f:
+            return [tuple(sorted((k, v) for k, v in r.items() if v)) for r in csv.DictReader(f)]
+
+    whole_rows, resumed_rows = rows(whole), rows(killed)
+    assert len(set(resumed_rows)) == len(resumed_rows) and set(resumed_rows) <= set(whole_rows)
+    missing = set(whole_rows) - set(resumed_rows)
+    assert all(dict(r)["step"] == str(state["global_step"] - 1) for r in missing), missing
 
 
 def test_resume_auto_without_a_checkpoint_starts_fresh(make_cfg, tmp_path: Path) -> None:

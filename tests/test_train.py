@@ -261,3 +261,26 @@ def test_stochastic_weight_averaging_runs_at_its_learning_rate(make_cfg) -> None
     assert swa.n_averaged is not None and int(swa.n_averaged) >= 1  # weights were averaged
     lr = trainer.optimizers[0].param_groups[0]["lr"]
     assert lr != pytest.approx(cfg.optimizer.lr) and 0.0005 < lr < cfg.optimizer.lr  # annealing towards swa_lrs
+
+
+def test_without_validation_data_checkpoints_follow_the_training_loss(make_cfg, tmp_path) -> None:
+    """``data.val_size=0`` (the LSTM-FCN protocol): the best checkpoint is the lowest training loss,
+    early stopping and the plateau schedule watch it too, and the test set is never used to select."""
+    cfg = make_cfg(["data=ucr", "data.name=GunPoint", "data.val_size=0", "model=cnn", "trainer.max_epochs=3",
+                    "scheduler=plateau", "regularizer.early_stopping_patience=5", "logger=csv"])
+    objective = train(cfg)
+    m = read_metrics(tmp_path)
+    assert m["status"] == "ok" and m["optimized_metric"] == "train/loss"
+    assert not any(k.startswith("val/") for k in m["metrics"]) and "test/acc" in m["metrics"]
+    saved = m["best_checkpoint"]
+    ckpt = torch.load(saved, map_location="cpu", weights_only=True)
+    (cb_state,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    assert cb_state["monitor"] == "train/loss"
+    import csv
+
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/loss")]
+    losses = [float(r["train/loss"]) for r in rows]
+    assert objective == pytest.approx(min(losses), rel=1e-5)  # the lowest training loss was kept
+    assert any(k.startswith("EarlyStopping") and "train/loss" in k for k in ckpt["callbacks"])
+    assert ckpt["lr_schedulers"][0]["mode"] == "min"  # the plateau schedule waits for the loss to fall

@@ -121,10 +121,7 @@ class FusionNet(nn.Module):
         self.taps = Taps(self.branches, taps, shapes) if taps else None
         self.input_names = self.taps.names if self.taps is not None else list(self.branches)
         in_dims = self.taps.in_dims if self.taps is not None else [b.out_dim for b in self.branches.values()]
-        try:
-            self.fusion = _build(fusion, "fusion", in_dims=in_dims, num_classes=num_classes)
-        except ConfigError as e:  # a fusion refusing the branch count raises ConfigError("fusion", ...)
-            raise (ConfigError("fusion", e.message) if e.key == "fusion.fusion" else e) from None
+        self.fusion = _build(fusion, "fusion", in_dims=in_dims, num_classes=num_classes)
         if getattr(self.fusion, "makes_logits", False):
             self.head: nn.Module = nn.Identity()  # decision-level fusion: the fusion gives the logits
         else:

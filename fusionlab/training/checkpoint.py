@@ -140,6 +140,11 @@ def load_problem(error: Exception) -> str:
     return f"{type(error).__name__}: {first[:160]}"
 
 
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """The global step a checkpoint was saved at (read without loading the tensors)."""
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+
+
 def resume_path(resume: str | None, ckpt_path: str | None, last: Path | None) -> str | None:
     """The checkpoint ``trainer.fit`` starts from.
 

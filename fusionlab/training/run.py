@@ -14,14 +14,15 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, check_constraints_tree, iter_targets, validate_targets
 from fusionlab.config.store import EvalConfig, TrainConfig
-from fusionlab.training.checkpoint import AtomicCheckpointIO, load_problem, resume_path
+from fusionlab.training.checkpoint import AtomicCheckpointIO, checkpoint_step, load_problem, resume_path
 from fusionlab.training.divergence import DivergenceGuard, TrainingDiverged
 from fusionlab.training.module import FusionClassifier
+from fusionlab.training.resumable_csv import CSVLogger as ResumableCSVLogger
 from fusionlab.training.schedules import with_total_steps
 
 log = logging.getLogger("fusionlab")
@@ -176,11 +177,37 @@ def prepare(cfg: DictConfig) -> tuple[pl.LightningDataModule, FusionClassifier, 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
     dm = build_datamodule(cfg.data)
+    if monitor_training_loss(cfg, dm):
+        config_dict = OmegaConf.to_container(cfg, resolve=True)
     module = build_module(cfg, dm, config_dict)
     reg = cfg.regularizer
     trainer = build_trainer(cfg, gradient_clip_val=reg.gradient_clip_val,
                             gradient_clip_algorithm=reg.gradient_clip_algorithm)
     return dm, module, trainer
+
+
+def monitor_training_loss(cfg: DictConfig, dm: Any) -> bool:
+    """With no validation part (``data.val_size=0``), whatever watched a validation metric (the
+    best checkpoint, early stopping, a plateau schedule) watches ``train/loss`` instead (the
+    protocol of the LSTM-FCN paper), never the test set. True when the config was changed."""
+    if getattr(dm, "has_val", True) or not str(cfg.optimized_metric).startswith("val/"):
+        return False
+    log.info("no validation data (data.val_size=0): monitoring train/loss instead of %s", cfg.optimized_metric)
+    watched = str(cfg.optimized_metric)
+    with open_dict(cfg):
+        cfg.optimized_metric = "train/loss"
+        checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint")
+        if checkpoint is not None and checkpoint.get("monitor") in ("train/loss", watched):
+            checkpoint.monitor, checkpoint.mode = "train/loss", "min"
+        reg = cfg.regularizer
+        if reg.early_stopping_monitor in ("train/loss", watched):
+            reg.early_stopping_monitor, reg.early_stopping_mode = "train/loss", "min"
+        sched = cfg.get("scheduler")
+        if sched and sched.get("monitor") in ("train/loss", watched):
+            sched.monitor = "train/loss"
+            if sched.get("scheduler") is not None and "mode" in sched.scheduler:
+                sched.scheduler.mode = "min"
+    return True
 
 
 def set_threads(n: int | None) -> None:
@@ -199,6 +226,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*Total length of `list` across ranks is zero.*")  # val_size=0
+    warnings.filterwarnings("ignore", message=r".*padding='same' with even kernel lengths.*")  # kernel 4, 8: fine
     # metrics are logged once per epoch, so Lightning's per-step logging interval does not apply
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
@@ -215,13 +244,16 @@ def train(cfg: DictConfig) -> float:
     start = time.perf_counter()
     out = Path(cfg.paths.output_dir)
     dm, module, trainer = prepare(cfg)
-    for logger in trainer.loggers:  # the resolved config: MLflow params, TensorBoard hparams, csv/hparams.yaml
-        logger.log_hyperparams(module.config)
     ckpt = trainer.checkpoint_callback
     last = Path(ckpt.dirpath) / f"{ckpt.CHECKPOINT_NAME_LAST}{ckpt.FILE_EXTENSION}" if ckpt and ckpt.dirpath else None
     start_from = resume_path(cfg.get("resume"), cfg.get("ckpt_path"), last)
     if start_from:
         log.info("resuming from %s", start_from)
+        for logger in trainer.loggers:  # keep the CSV rows written up to that checkpoint
+            if isinstance(logger, ResumableCSVLogger):
+                logger.resume_at(checkpoint_step(start_from))  # before anything is logged
+    for logger in trainer.loggers:  # the resolved config: MLflow params, TensorBoard hparams, csv/hparams.yaml
+        logger.log_hyperparams(module.config)
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=start_from, weights_only=True)
     except TrainingDiverged as e:
@@ -239,11 +271,14 @@ def train(cfg: DictConfig) -> float:
     if trainer.interrupted:
         raise KeyboardInterrupt
     safe = {"ckpt_path": best, "verbose": False, "weights_only": True}
-    metrics.update(_floats(trainer.validate(module, datamodule=dm, **safe)[0]))
+    if getattr(dm, "has_val", True):  # data.val_size=0: nothing to validate on
+        metrics.update(_floats(trainer.validate(module, datamodule=dm, **safe)[0]))
     if cfg.get("test"):
         metrics.update(_floats(trainer.test(module, datamodule=dm, **safe)[0]))
 
     objective = metrics.get(cfg.optimized_metric, float("nan"))
+    if cfg.optimized_metric not in metrics and ckpt is not None and ckpt.best_model_score is not None:
+        objective = float(ckpt.best_model_score)  # e.g. train/loss of the best checkpoint (no validation data)
     if not trainer.is_global_zero:  # DDP: every rank holds the synced metrics; rank 0 writes them once
         return objective
     write_json(out / "metrics.json", {
