@@ -124,3 +124,26 @@ def test_text_goes_through_a_shared_embedding_with_a_padding_mask() -> None:
         assert torch.allclose(net(ids)[:1], short, atol=1e-5)
     with pytest.raises(ConfigError, match="embedding: text data needs a token embedding"):
         FusionNet(spec, 3, {"cnn": BRANCHES["cnn"]}, CONCAT)
+
+
+def test_batches_of_padded_data_are_cut_to_their_longest_example() -> None:
+    from fusionlab.data.base import TensorBatches
+
+    x = torch.arange(4 * 10, dtype=torch.float32).view(4, 1, 10)
+    mask = torch.arange(10) < torch.tensor([[3], [6], [10], [2]])
+    y = torch.arange(4)
+    data = TensorBatches(x * mask[:, None], y, mask, trim=True)
+    xb, yb, mb = data.__getitems__([0, 3, 1])
+    assert xb.shape == (3, 1, 6) and mb.shape == (3, 6) and torch.equal(yb, torch.tensor([0, 3, 1]))
+    assert torch.equal(mb, mask[[0, 3, 1], :6])
+    assert data.__getitems__([2, 0])[0].shape == (2, 1, 10)
+    assert TensorBatches(x, y, mask).__getitems__([0, 3])[0].shape == (2, 1, 10)  # trim off: untouched
+
+
+def test_an_mlp_branch_reads_a_cut_batch_as_the_full_width() -> None:
+    spec = InputSpec("series", (1, 20), masked=True)
+    net = _net({"mlp": {"_target_": "fusionlab.branches.MLPBranch", "hidden": [8]}}, spec)
+    mask = torch.arange(20) < torch.tensor([[12], [9]])
+    x = torch.randn(2, 1, 20) * mask[:, None]
+    with torch.no_grad():
+        assert torch.allclose(net(x[..., :12], mask[:, :12]), net(x, mask))

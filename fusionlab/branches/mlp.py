@@ -21,6 +21,7 @@ class MLPBranch(Branch):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * seq_len
+        self.seq_len = seq_len
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
             width = h
@@ -31,6 +32,8 @@ class MLPBranch(Branch):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if mask is not None:  # padded steps read as zeros whatever they hold
             x = x * mask.unsqueeze(1).to(x.dtype)
+        if x.shape[-1] < self.seq_len:  # a batch cut to its longest example: pad back to the full width
+            x = nn.functional.pad(x, (0, self.seq_len - x.shape[-1]))
         return self.net(x).unsqueeze(1)
 
     def out_mask(self, mask: Tensor | None, steps: int) -> Tensor | None:

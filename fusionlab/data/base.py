@@ -19,10 +19,16 @@ from fusionlab.data.spec import InputSpec
 class TensorBatches(Dataset):
     """Tensors that a DataLoader indexes a whole batch at a time (``__getitems__``), so a batch is
     one fancy-indexing op instead of a per-sample collate. Works with any sampler Lightning puts
-    in (shuffling, sequential for ``overfit_batches``, distributed)."""
+    in (shuffling, sequential for ``overfit_batches``, distributed).
 
-    def __init__(self, *tensors: Tensor) -> None:
+    ``trim=True`` (padded data ``(x, y, mask)``): each batch is cut to its longest real example,
+    so short texts or series do not pay for the longest one in the dataset. Padding sits at the
+    end of each example and every branch ignores it, so the cut changes no prediction.
+    """
+
+    def __init__(self, *tensors: Tensor, trim: bool = False) -> None:
         self.tensors = tensors
+        self.trim = trim and len(tensors) == 3
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -32,7 +38,13 @@ class TensorBatches(Dataset):
 
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
         index = torch.as_tensor(indices)
-        return tuple(t[index] for t in self.tensors)
+        batch = tuple(t[index] for t in self.tensors)
+        if not self.trim:
+            return batch
+        x, y, mask = batch
+        steps = mask.any(dim=0).nonzero()
+        n = int(steps[-1]) + 1 if len(steps) else 1
+        return x[..., :n], y, mask[:, :n]
 
 
 def _as_batch(batch: Any) -> Any:
@@ -60,6 +72,7 @@ class ArrayDataModule(pl.LightningDataModule):
     modality = "series"
     vocab_size: int | None = None  # text: number of token ids (0 = padding)
     tokens: tuple[str, ...] | None = None  # text: index -> token string
+    trim_batches = True  # padded data: cut each batch to its longest real example (see TensorBatches)
 
     def __init__(
         self,
@@ -303,8 +316,8 @@ class ArrayDataModule(pl.LightningDataModule):
                 generator.set_state(self._generator_state)
                 self._generator_state = None
             self._train_generator = generator
-        return DataLoader(TensorBatches(*self.splits[split]), batch_size=size, shuffle=shuffle,
-                          generator=generator, collate_fn=_as_batch)
+        return DataLoader(TensorBatches(*self.splits[split], trim=self.trim_batches), batch_size=size,
+                          shuffle=shuffle, generator=generator, collate_fn=_as_batch)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
