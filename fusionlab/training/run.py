@@ -291,7 +291,7 @@ def train(cfg: DictConfig) -> float:
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "best_checkpoint": best,
-        "data": dm.describe(),
+        "data": describe_data(dm, out),
         "choices": hydra_choices(),
         "wall_time_s": round(time.perf_counter() - start, 3),
         "threads": torch.get_num_threads(),
@@ -300,6 +300,17 @@ def train(cfg: DictConfig) -> float:
     log.info("test: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
     print(f"Run folder: {out.resolve()}")
     return objective
+
+
+def describe_data(dm: Any, out: Path) -> dict[str, Any]:
+    """``dm.describe()`` for ``metrics.json``; a text vocabulary (index → token, often tens of
+    thousands of entries) goes to its own ``vocab.json`` so sweeps' metrics stay small."""
+    data = dm.describe()
+    vocabulary = data.pop("vocabulary", None)
+    if vocabulary is not None:
+        write_json(out / "vocab.json", {"tokens": vocabulary})
+        data["vocabulary"] = {"file": "vocab.json", "size": len(vocabulary)}
+    return data
 
 
 def load_checkpoint_config(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
