@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from fusionlab.io import atomic_write
 
 log = logging.getLogger("fusionlab")
 
@@ -46,20 +47,8 @@ def save_cached(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     path = Path(path)
     if CHECKSUM_KEY in arrays:
         raise ValueError(f"'{CHECKSUM_KEY}' is reserved for the checksum")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{CHECKSUM_KEY: np.array(checksum(arrays))})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays, **{CHECKSUM_KEY: np.array(checksum(arrays))})
 
 
 def load_cached(path: str | os.PathLike) -> dict[str, np.ndarray] | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, check_constraints_tree, iter_targets, validate_targets
 from fusionlab.config.store import EvalConfig, TrainConfig
+from fusionlab.io import atomic_write
 from fusionlab.training.checkpoint import AtomicCheckpointIO, checkpoint_step, load_problem, resume_path
 from fusionlab.training.divergence import DivergenceGuard, TrainingDiverged
 from fusionlab.training.module import FusionClassifier
@@ -37,11 +37,8 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> None:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON atomically (temp file + rename): readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(payload, f, indent=2, sort_keys=True, default=float)
-    os.replace(tmp, path)
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
