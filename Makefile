@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= requirements/torch-cpu.txt
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+# the suite runs in this many processes, one torch thread each (more threads than cores stalls torch)
+TEST_WORKERS ?= 2
 
 .PHONY: install train test lint bench clean
 
@@ -22,7 +24,7 @@ train: $(STAMP)  ## train the default job (CNN + GRU fused by a gated unit on MN
 
 test: $(STAMP)  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

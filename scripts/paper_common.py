@@ -69,15 +69,16 @@ def launch(overrides: list[str], sweep_dir: Path, n_jobs: int) -> dict[str, Any]
             "versions": versions(), "hardware": hardware(), "nice": os.nice(0),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(sweep_dir)
-    (sweep_dir / RUN_FILE).write_text(json.dumps(runs + [info], indent=2))
+    path = sweep_dir / RUN_FILE
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    path.write_text(json.dumps(runs + [info], indent=2))
     return info
 
 
 def load_runs(sweep_dir: Path) -> list[dict[str, Any]]:
-    """The launches recorded in ``sweep_dir`` (a rerun with --resume adds one)."""
-    path = sweep_dir / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
+    """The launches recorded in ``sweep_dir`` and its subfolders (in the order they finished)."""
+    runs = [r for path in sweep_dir.rglob(RUN_FILE) for r in json.loads(path.read_text())]
+    return sorted(runs, key=lambda r: r.get("finished", ""))
 
 
 def jobs_by(folder: Path, keys: list[str]) -> dict[tuple[str, ...], list[Job]]:

@@ -85,13 +85,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
     parser.add_argument("--sweep-dir", type=Path, default=Path("outputs/paper/mnist1d"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/paper_mnist1d.md")
+    parser.add_argument("--subdir", default="", help="launch into <sweep-dir>/<subdir> (the table reads all)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
     parser.add_argument("--experiments", nargs="+", default=list(ROWS), help="a subset of the rows to run")
     args = parser.parse_args(argv)
     sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
     if not args.report_only:
         launch([f"experiment={','.join(args.experiments)}", f"seed={','.join(map(str, args.seeds))}",
-                f"trainer.max_epochs={args.epochs}"], sweep, args.n_jobs)
+                f"trainer.max_epochs={args.epochs}"], sweep / args.subdir, args.n_jobs)
     text = table(sweep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

