@@ -284,3 +284,11 @@ def test_without_validation_data_checkpoints_follow_the_training_loss(make_cfg, 
     assert objective == pytest.approx(min(losses), rel=1e-5)  # the lowest training loss was kept
     assert any(k.startswith("EarlyStopping") and "train/loss" in k for k in ckpt["callbacks"])
     assert ckpt["lr_schedulers"][0]["mode"] == "min"  # the plateau schedule waits for the loss to fall
+
+
+def test_keys_for_a_callback_that_is_not_configured_are_a_clear_error(make_cfg) -> None:
+    from fusionlab.config.schema import ConfigError
+
+    cfg = make_cfg(["debug=fast", "+callbacks.model_checkpoint.mode=min"])  # debug=fast: callbacks=none
+    with pytest.raises(ConfigError, match=r"callbacks\.model_checkpoint: sets \['mode'\] but no model_checkpoint"):
+        prepare(cfg)

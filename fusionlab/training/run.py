@@ -153,6 +153,11 @@ def apply_dropout(cfg: DictConfig) -> None:
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
+    for group in ("callbacks", "logger"):
+        for k, c in (cfg.get(group) or {}).items():
+            if c and "_target_" not in c:  # e.g. callbacks.model_checkpoint.mode=min with callbacks=none
+                raise ConfigError(f"{group}.{k}", f"sets {sorted(c)} but no {k} is configured (no _target_); "
+                                  f"choose a {group} option that has one or drop these keys")
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     callbacks += regularizer_callbacks(cfg.get("regularizer"))
     callbacks.append(DivergenceGuard())  # a NaN/inf loss ends the run before a NaN checkpoint is written
