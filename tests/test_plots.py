@@ -58,3 +58,10 @@ def test_matplotlib_is_imported_only_when_a_plot_is_written() -> None:
             "print(len(mpl() - before))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "0"]
+
+
+def test_a_fast_dev_run_smoke_check_draws_nothing(make_cfg, tmp_path) -> None:
+    from fusionlab.training.run import train
+
+    train(make_cfg(["trainer.fast_dev_run=true", "logger=none"]))
+    assert not (tmp_path / "plots").exists() or not any((tmp_path / "plots").iterdir())

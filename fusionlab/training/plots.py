@@ -19,7 +19,8 @@ from fusionlab.config.schema import PositiveInt
 class TrainingPlots(pl.Callback):
     """Learning curves after fitting (from the epoch metrics the module logs) and the confusion matrix
     of the test split after testing (from the module's ``test_confusion`` counts, summed over DDP
-    processes). Only global rank 0 writes."""
+    processes). Only global rank 0 writes, and nothing is drawn in a ``trainer.fast_dev_run`` smoke
+    check (which writes no logs or checkpoints either)."""
 
     def __init__(self, dirpath: str, metrics: list[str] | None = None, dpi: PositiveInt = 100) -> None:
         self.dirpath = Path(dirpath)
@@ -52,7 +53,7 @@ class TrainingPlots(pl.Callback):
             self._record(trainer, "val", self._epoch)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero and self.history:
+        if trainer.is_global_zero and self.history and not trainer.fast_dev_run:
             self.write_learning_curves(self.dirpath / "learning_curves.png")
 
     # -- confusion matrix ------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ class TrainingPlots(pl.Callback):
             counts = metric.counts.detach().cpu().view(metric.num_classes, metric.num_classes).clone()
         metric.reset()
         self.confusion = counts
-        if trainer.is_global_zero and counts.sum() > 0:
+        if trainer.is_global_zero and counts.sum() > 0 and not trainer.fast_dev_run:
             names = getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
             self.write_confusion_matrix(counts, self.dirpath / "confusion_matrix.png", names)
 
