@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
     parser.add_argument("--sweep-dir", type=Path, default=Path("outputs/paper/lstm_fcn"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/paper_lstm_fcn.md")
+    parser.add_argument("--subdir", default="", help="launch into <sweep-dir>/<subdir> (the table reads all)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
     args = parser.parse_args(argv)
     sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         launch([f"experiment={','.join(args.experiments)}", f"data.name={','.join(args.datasets)}",
                 f"seed={','.join(map(str, args.seeds))}", f"trainer.max_epochs={args.epochs}",
                 "callbacks.model_checkpoint.save_last=false", "logger=none"]
-               + ([f"data.batch_size={args.batch_size}"] if args.batch_size else []), sweep, args.n_jobs)
+               + ([f"data.batch_size={args.batch_size}"] if args.batch_size else []), sweep / args.subdir,
+               args.n_jobs)
     text = table(sweep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -166,6 +166,8 @@ def test_plain_groups_are_typed(make_cfg, override: str, error) -> None:
         (["model.branches.cnn.channels=[16,0]"], "model.branches.cnn.channels", "must be > 0"),
         (["model.branches.rnn.hidden=abc"], "model.branches.rnn.hidden", "could not be converted"),
         (["model.branches.rnn.cell=rnn"], "model.branches.rnn.cell", "must be one of"),
+        # the cosine schedule's T_max interpolates trainer.max_epochs: the message names where the value came from
+        (["trainer.max_epochs=abc"], "scheduler.scheduler.T_max", "comes from ${trainer.max_epochs}"),
         (["data.batch_size=0"], "data.batch_size", "must be > 0"),
         (["+trainer.max_epoch=3"], "trainer.max_epoch", "unknown key for Trainer"),
         (["fusion=gated", "model.fusion._target_=os.system"], "model.fusion._target_",

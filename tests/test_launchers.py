@@ -90,6 +90,47 @@ def test_optuna_search_resumes_its_study_and_survives_failed_trials(tmp_path: Pa
     assert study.best_trial.number in (0, 1)
 
 
+def test_optuna_reports_every_epoch_and_completes_trials_the_pruner_keeps(tmp_path: Path,
+                                                                         env: dict[str, str]) -> None:
+    optuna = pytest.importorskip("optuna")
+    sweep = tmp_path / "search"
+    r = run_cli("train.py", "hparams_search=fusion_optuna", "debug=limit", "trainer.max_epochs=3",
+                "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    study = optuna.load_study(study_name="fusion_optuna", storage=f"sqlite:///{sweep}/optuna.db")
+    for trial, metrics in zip(study.trials, jobs(sweep)):
+        assert trial.state.name == "COMPLETE"  # the median rule waits for 5 finished trials
+        assert sorted(trial.intermediate_values) == [0, 1, 2]  # val/acc reported after every epoch
+        assert trial.value == pytest.approx(max(trial.intermediate_values.values()))  # best checkpoint's
+        assert metrics["epochs"] == 3 and metrics["pruned_at_epoch"] is None
+
+
+def test_optuna_pruner_stops_weak_trials_and_the_study_records_them_as_pruned(tmp_path: Path,
+                                                                             env: dict[str, str]) -> None:
+    optuna = pytest.importorskip("optuna")
+    sweep = tmp_path / "search"
+    # a threshold no accuracy reaches: every trial is pruned at the first epoch after the warm-up
+    r = run_cli("train.py", "hparams_search=fusion_optuna", "debug=limit", "trainer.max_epochs=5",
+                "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}", "~callbacks.optuna_pruning.pruner",
+                "+callbacks.optuna_pruning.pruner={_target_: optuna.pruners.ThresholdPruner, lower: 1.01, "
+                "n_warmup_steps: 1}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "no trial completed (all pruned or failed)" in r.stdout + r.stderr
+    study = optuna.load_study(study_name="fusion_optuna", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [t.state.name for t in study.trials] == ["PRUNED", "PRUNED"]
+    assert all(sorted(t.intermediate_values) == [0, 1] for t in study.trials)  # stopped after epoch 1 of 0-4
+    for metrics in jobs(sweep):
+        assert metrics["status"] == "ok" and metrics["pruned_at_epoch"] == 1
+        assert metrics["epochs"] == 2 and "test/acc" in metrics["metrics"]  # the best checkpoint is still tested
+
+
+def test_pruning_without_a_study_database_is_a_config_error() -> None:
+    from fusionlab.training.pruning import OptunaPruning
+
+    with pytest.raises(ConfigError, match="storage"):
+        OptunaPruning(storage=None, study_name="s", trial=0, pruner=None)
+
+
 # -- clusters ---------------------------------------------------------------------------------------
 def test_submitit_local_launcher_completes_a_two_job_sweep(tmp_path: Path, env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"

@@ -248,7 +248,10 @@ def validate_node(node: DictConfig, path: str, allowed_prefixes: tuple[str, ...]
         except MissingMandatoryValue:
             raise ConfigError(f"{path}.{key}", "a value is required (got ???)") from None
         except (ValidationError, ConfigKeyError) as e:
-            raise ConfigError(f"{path}.{key}", _short(e)) from None
+            problem = _short(e)
+            if OmegaConf.is_interpolation(node, key):  # name the key the bad value came from
+                problem += f" (the value comes from {node._get_node(key)._value()})"
+            raise ConfigError(f"{path}.{key}", problem) from None
     partial = bool(node.get("_partial_")) or "_args_" in node  # the rest is passed in later
     for f in dataclasses.fields(schema):
         if partial:

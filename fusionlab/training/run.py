@@ -302,6 +302,7 @@ def train(cfg: DictConfig) -> float:
         "wall_time_s": round(time.perf_counter() - start, 3),
         "threads": torch.get_num_threads(),
         "world_size": trainer.world_size,
+        **{k: v for c in trainer.callbacks if hasattr(c, "summary") for k, v in c.summary().items()},
     })
     log.info("test: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
     print(f"Run folder: {out.resolve()}")

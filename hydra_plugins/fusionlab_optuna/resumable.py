@@ -12,7 +12,9 @@ stops the whole search on a NaN objective (``study.tell`` raises). This subclass
   and moves a seeded sampler on, so the resumed part does not repeat the first suggestions;
 - creates the folder of a ``sqlite:///`` storage before Optuna opens it;
 - turns a NaN return value into a failed job, which the sweeper records as a failed trial
-  (``max_failure_rate`` decides whether the search goes on).
+  (``max_failure_rate`` decides whether the search goes on);
+- records a trial that the job's ``OptunaPruning`` callback stopped (``fusionlab.training.pruning``)
+  as ``PRUNED`` rather than ``COMPLETE``.
 
 optuna is imported only when a sweep starts: Hydra imports this module at every start-up.
 """
@@ -48,7 +50,47 @@ class ResumableOptunaSweeper(OptunaSweeper):
             if stored:
                 _reseed(impl.sampler, stored)
         impl.launcher = _NaNIsFailure(impl.launcher)
-        impl.sweep(arguments)
+        import optuna
+
+        create_study = optuna.create_study
+        optuna.create_study = lambda *a, **k: _tells_pruned(create_study(*a, **k))
+        try:
+            impl.sweep(arguments)
+        except ValueError:  # Hydra asks the study for its best trial, and none completed
+            if not storage or not impl.study_name or _completed(storage, impl.study_name):
+                raise
+            log.warning(f"Study {impl.study_name}: no trial completed (all pruned or failed), so no best "
+                        "parameters; see each trial's metrics.json")
+        finally:
+            optuna.create_study = create_study
+
+
+def _completed(storage: str, study_name: str) -> int:
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+
+
+def _tells_pruned(study: Any) -> Any:
+    """``study.tell(trial, COMPLETE)`` becomes ``PRUNED`` for a trial its job marked as pruned."""
+    from optuna.trial import TrialState
+
+    from fusionlab.training.pruning import PRUNED_ATTR
+
+    tell = study.tell
+    storage = getattr(study._storage, "_backend", study._storage)  # past the cache: the job wrote the mark
+
+    def tell_pruned(trial: Any, values: Any = None, state: Any = None) -> Any:
+        trial_id = getattr(trial, "_trial_id", None)
+        if state == TrialState.COMPLETE and trial_id is not None \
+                and PRUNED_ATTR in storage.get_trial(trial_id).user_attrs:
+            state, values = TrialState.PRUNED, None
+        return tell(trial, values=values, state=state)
+
+    study.tell = tell_pruned
+    return study
 
 
 def _resume(storage: str, study_name: str) -> tuple[int, int]:
