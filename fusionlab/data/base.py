@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +13,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from fusionlab.config.schema import ConfigError, NonNegativeFloat, PositiveInt, choice
+from fusionlab.data.buckets import LengthBuckets
 from fusionlab.data.preprocessing import Preprocessor, Standardize
 from fusionlab.data.spec import InputSpec
+
+log = logging.getLogger("fusionlab")
 
 
 class TensorBatches(Dataset):
@@ -66,7 +70,9 @@ class ArrayDataModule(pl.LightningDataModule):
     - the validation part is a stratified carve-out of the training split (``val_size``: a count,
       a fraction in (0, 1), or 0 for none), fixed by ``split_seed`` whatever the run seed;
     - ``preprocessing`` (default: global standardisation) is fitted on the training part alone
-      (padding excluded) and applied to every split; text is left as token ids.
+      (padding excluded) and applied to every split; text is left as token ids;
+    - ``bucket_by_length`` (padded data): training batches hold examples of similar length
+      (:class:`~fusionlab.data.buckets.LengthBuckets`), so little padding is left after trimming.
     """
 
     modality = "series"
@@ -83,8 +89,10 @@ class ArrayDataModule(pl.LightningDataModule):
         preprocessing: Preprocessor | None = None,
         impute: choice("none", "zero", "mean", "linear") = "none",
         seed: int = 0,
+        bucket_by_length: bool = False,
     ) -> None:
         super().__init__()
+        self.bucket_by_length = bucket_by_length
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
         self.preprocessing = preprocessing if preprocessing is not None else Standardize("global")
@@ -316,8 +324,22 @@ class ArrayDataModule(pl.LightningDataModule):
                 generator.set_state(self._generator_state)
                 self._generator_state = None
             self._train_generator = generator
-        return DataLoader(TensorBatches(*self.splits[split], trim=self.trim_batches), batch_size=size,
-                          shuffle=shuffle, generator=generator, collate_fn=_as_batch)
+        data = TensorBatches(*self.splits[split], trim=self.trim_batches)
+        if shuffle and self._bucketing():
+            lengths = self.splits[split][2].sum(dim=1)
+            return DataLoader(data, batch_sampler=LengthBuckets(lengths, size, generator), collate_fn=_as_batch)
+        return DataLoader(data, batch_size=size, shuffle=shuffle, generator=generator, collate_fn=_as_batch)
+
+    def _bucketing(self) -> bool:
+        """``bucket_by_length`` applies: padded data, one process, no ``overfit_batches`` (Lightning
+        replaces the sampler there and in DDP, which a batch sampler does not allow)."""
+        if not (self.bucket_by_length and self.masked and self.trim_batches):
+            return False
+        trainer = self.trainer
+        if trainer is not None and (trainer.world_size > 1 or trainer.overfit_batches > 0):
+            log.info("data.bucket_by_length is off: it needs one process and no overfit_batches")
+            return False
+        return True
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

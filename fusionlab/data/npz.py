@@ -41,9 +41,11 @@ class NPZDataModule(ArrayDataModule):
         preprocessing: Preprocessor | None = None,
         impute: choice("none", "zero", "mean", "linear") = "none",
         seed: int = 0,
+        bucket_by_length: bool = False,
     ) -> None:
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
-                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed)
+                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed,
+                         bucket_by_length=bucket_by_length)
         self.path = _absolute(path)
         self.requested_modality = modality
         self.test_size = test_size

@@ -118,9 +118,11 @@ class TextDataModule(ArrayDataModule):
         split_seed: int = 0,
         preprocessing: Any = None,
         seed: int = 0,
+        bucket_by_length: bool = True,
     ) -> None:
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
-                         split_seed=split_seed, preprocessing=NoScaling(), seed=seed)
+                         split_seed=split_seed, preprocessing=NoScaling(), seed=seed,
+                         bucket_by_length=bucket_by_length)
         self.data_dir = Path(data_dir)
         self.tokenizer = Tokenizer(level, lowercase, strip_punctuation, min_freq, max_vocab, max_length)
         self.load_seconds = 0.0
@@ -300,9 +302,10 @@ class TextFileDataModule(TextDataModule):
         split_seed: int = 0,
         preprocessing: Any = None,
         seed: int = 0,
+        bucket_by_length: bool = True,
     ) -> None:
         super().__init__(data_dir, level, lowercase, strip_punctuation, min_freq, max_vocab, max_length,
-                         batch_size, eval_batch_size, val_size, split_seed, preprocessing, seed)
+                         batch_size, eval_batch_size, val_size, split_seed, preprocessing, seed, bucket_by_length)
         self.path, self.test_path = path, test_path
         self.text_column, self.label_column = text_column, label_column
         self.test_size, self.format = test_size, format
@@ -372,9 +375,10 @@ class HFTextDataModule(TextDataModule):
         split_seed: int = 0,
         preprocessing: Any = None,
         seed: int = 0,
+        bucket_by_length: bool = True,
     ) -> None:
         super().__init__(data_dir, level, lowercase, strip_punctuation, min_freq, max_vocab, max_length,
-                         batch_size, eval_batch_size, val_size, split_seed, preprocessing, seed)
+                         batch_size, eval_batch_size, val_size, split_seed, preprocessing, seed, bucket_by_length)
         self.name, self.subset, self.revision = name, subset, revision
         self.data_files = _plain(data_files)
         self.split_train, self.split_test = split_train, split_test
