@@ -131,6 +131,29 @@ def test_pruning_without_a_study_database_is_a_config_error() -> None:
         OptunaPruning(storage=None, study_name="s", trial=0, pruner=None)
 
 
+@pytest.mark.parametrize(("direction", "monitor", "ok"), [("maximize", "val/acc", True), ("minimize", "val/loss", True),
+                                                          ("maximize", "train/loss", False),
+                                                          ("minimize", "val/acc", False)])
+def test_pruning_refuses_a_metric_that_runs_against_the_study(tmp_path: Path, direction: str, monitor: str,
+                                                              ok: bool) -> None:
+    optuna = pytest.importorskip("optuna")
+    from types import SimpleNamespace
+
+    from fusionlab.training.pruning import OptunaPruning
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    optuna.create_study(study_name="s", storage=storage, direction=direction).ask()
+    callback = OptunaPruning(storage=storage, study_name="s", trial=0, pruner=optuna.pruners.NopPruner(),
+                             monitor=monitor)
+    trainer = SimpleNamespace(fast_dev_run=False)
+    if ok:
+        callback.setup(trainer, None, "fit")
+        assert callback._trial.number == 0
+    else:
+        with pytest.raises(ConfigError, match="hydra.sweeper.direction"):
+            callback.setup(trainer, None, "fit")
+
+
 # -- clusters ---------------------------------------------------------------------------------------
 def test_submitit_local_launcher_completes_a_two_job_sweep(tmp_path: Path, env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"

@@ -47,6 +47,11 @@ class OptunaPruning(pl.Callback):
         found = [t for t in study.get_trials(deepcopy=False) if t.number == self.trial_number]
         if not found:
             raise ConfigError("trial", f"study '{self.study_name}' has no trial {self.trial_number}")
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        if maximize == self.monitor.endswith("loss"):  # e.g. train/loss after data.val_size=0
+            raise ConfigError("monitor", f"the study {'maximizes' if maximize else 'minimizes'} but reports "
+                              f"'{self.monitor}'; set hydra.sweeper.direction="
+                              f"{'minimize' if maximize else 'maximize'} (and optimized_metric to match)")
         self._trial = optuna.trial.Trial(study, found[0]._trial_id)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
