@@ -60,3 +60,22 @@ def test_review_corpus_batches(data_dir: Path, bucket: bool) -> None:
     else:
         assert area > 2 * real  # about 5% of reviews reach max_length: most batches hold one
     assert dm.val_dataloader().batch_sampler.__class__.__name__ == "BatchSampler"  # evaluation is not bucketed
+
+
+def test_unequal_length_series_bucket_too_and_train_from_the_cli(make_cfg, tmp_path: Path, data_dir: Path) -> None:
+    from fusionlab.data.ucr import UCRDataModule
+    from fusionlab.training.run import train
+
+    plain = UCRDataModule("JapaneseVowels", data_dir=str(data_dir), val_size=0, batch_size=16)
+    bucketed = UCRDataModule("JapaneseVowels", data_dir=str(data_dir), val_size=0, batch_size=16,
+                             bucket_by_length=True)
+    areas = []
+    for dm in (plain, bucketed):
+        dm.setup()
+        batches = list(dm.train_dataloader())
+        assert len(batches) == 17 and sum(len(y) for _, y, _ in batches) == 270
+        areas.append(sum(mask.numel() for _, _, mask in batches))
+    assert areas[1] < areas[0]
+    train(make_cfg(["data=ucr", "data.name=JapaneseVowels", "data.bucket_by_length=true", "model=cnn_rnn",
+                    "trainer.max_epochs=1", "logger=none"]))
+    assert (tmp_path / "metrics.json").is_file()
