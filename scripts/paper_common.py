@@ -49,7 +49,8 @@ def hardware() -> str:
 
 def script_command() -> str:
     """How the calling script was started (recorded next to the launches)."""
-    return "OMP_NUM_THREADS=1 nice -n 10 python " + " ".join(shlex.quote(a) for a in sys.argv)
+    nice = os.nice(0)
+    return f"OMP_NUM_THREADS=1 {f'nice -n {nice} ' if nice else ''}python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
 def launch(overrides: list[str], sweep_dir: Path, n_jobs: int) -> dict[str, Any]:
