@@ -6,6 +6,7 @@ Nothing here holds a result: every number in a table comes from the jobs' ``metr
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -16,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -143,3 +145,35 @@ def provenance(runs: list[dict[str, Any]]) -> list[str]:
         lines += [f"- versions: {runs[-1]['versions']}", f"- hardware: {runs[-1]['hardware']}",
                   "- the machine was shared with other engineers' test runs, so wall times are upper bounds"]
     return lines + [""]
+
+
+def paper_parser(doc: str, name: str, seeds: list[int], epochs: int | None) -> argparse.ArgumentParser:
+    """The options every paper script shares; ``name`` picks ``outputs/paper/<name>`` and
+    ``docs/results/paper_<name>.md``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs,
+                        help="trainer.max_epochs for every job" + ("" if epochs else " (default: the experiments')"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
+    parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
+    parser.add_argument("--sweep-dir", type=Path, default=Path(f"outputs/paper/{name}"))
+    parser.add_argument("--out", type=Path, default=ROOT / f"docs/results/paper_{name}.md")
+    parser.add_argument("--subdir", default="", help="launch into <sweep-dir>/<subdir> (the table reads all)")
+    parser.add_argument("--override", nargs="*", default=[], help="more overrides for every job, e.g. "
+                        "data.bucket_by_length=false")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
+    return parser
+
+
+def run_paper(args: argparse.Namespace, overrides: list[str], table: Callable[[Path], str]) -> None:
+    """Launch ``overrides`` (plus ``--seeds``, ``--epochs``, ``--override``) into the sweep folder unless
+    ``--report-only``, then write and print the table made from everything in that folder."""
+    sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
+    if not args.report_only:
+        overrides = [*overrides, f"seed={','.join(map(str, args.seeds))}"]
+        if args.epochs is not None:
+            overrides.append(f"trainer.max_epochs={args.epochs}")
+        launch(overrides + args.override, sweep / args.subdir, args.n_jobs)
+    text = table(sweep)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)

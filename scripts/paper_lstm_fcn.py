@@ -11,11 +11,10 @@ accuracies beside ours.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
-from paper_common import ROOT, jobs_by, launch, load_runs, pct, provenance, stats
+from paper_common import jobs_by, load_runs, paper_parser, pct, provenance, run_paper, stats
 
 DATASETS = ["GunPoint", "ArrowHead", "ItalyPowerDemand"]
 # experiment name -> row label
@@ -99,30 +98,15 @@ def table(sweep: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2000, help="trainer.max_epochs for every job")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = paper_parser(__doc__, "lstm_fcn", seeds=[0, 1, 2], epochs=2000)
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--experiments", nargs="+", default=DEFAULT_RUN, help=f"rows to run, from {list(OURS)}")
     parser.add_argument("--batch-size", type=int, default=None, help="data.batch_size (default: the paper's 128)")
-    parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
-    parser.add_argument("--sweep-dir", type=Path, default=Path("outputs/paper/lstm_fcn"))
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/results/paper_lstm_fcn.md")
-    parser.add_argument("--subdir", default="", help="launch into <sweep-dir>/<subdir> (the table reads all)")
-    parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
     args = parser.parse_args(argv)
-    sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
-    if not args.report_only:
-        # one training step per epoch: skip last.ckpt and the CSV log, which cost more than the step
-        launch([f"experiment={','.join(args.experiments)}", f"data.name={','.join(args.datasets)}",
-                f"seed={','.join(map(str, args.seeds))}", f"trainer.max_epochs={args.epochs}",
-                "callbacks.model_checkpoint.save_last=false", "logger=none"]
-               + ([f"data.batch_size={args.batch_size}"] if args.batch_size else []), sweep / args.subdir,
-               args.n_jobs)
-    text = table(sweep)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    # one training step per epoch: skip last.ckpt and the CSV log, which cost more than the step
+    run_paper(args, [f"experiment={','.join(args.experiments)}", f"data.name={','.join(args.datasets)}",
+                     "callbacks.model_checkpoint.save_last=false", "logger=none"]
+              + ([f"data.batch_size={args.batch_size}"] if args.batch_size else []), table)
 
 
 if __name__ == "__main__":

