@@ -8,6 +8,7 @@ experiment files promise (the paper's parameter counts) and the no-validation pr
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def test_lstm_fcn_script_runs_its_sweep_and_writes_the_table_with_the_bar(tmp_pa
     out = tmp_path / "table.md"
     proc = run_cli("scripts/paper_lstm_fcn.py", "--epochs", "2", "--seeds", "0", "--datasets", "ItalyPowerDemand",
                    "--experiments", "paper_lstm_fcn_concat", "--n-jobs", "1", "--sweep-dir", str(tmp_path / "sweep"),
-                   "--subdir", "part", "--out", str(out),
+                   "--subdir", "part", "--out", str(out), "--override", "data.eval_batch_size=256",
                    env={"OMP_NUM_THREADS": "1", "FUSIONLAB_DATA_DIR": str(data_dir)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
@@ -92,3 +93,7 @@ def test_lstm_fcn_script_runs_its_sweep_and_writes_the_table_with_the_bar(tmp_pa
     ours = float(bar.split("|")[2])
     assert ours == pytest.approx(float(cells[3].split()[0]), abs=0.06)  # the bar repeats the table's mean
     assert "**2 epochs** here" in text and "trainer.max_epochs=2" in text and "torch " in text
+    overrides = (tmp_path / "sweep" / "part" / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert "data.eval_batch_size=256" in overrides  # --override reaches every job
+    nice = os.nice(0)  # the recorded command states the niceness it really ran at
+    assert (f"OMP_NUM_THREADS=1 nice -n {nice} python" if nice else "OMP_NUM_THREADS=1 python scripts/") in text
