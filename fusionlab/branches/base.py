@@ -7,9 +7,10 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from fusionlab.models.poolers import make_pooler
+from fusionlab.registry import Registrable
 
 
-class Branch(nn.Module):
+class Branch(nn.Module, Registrable):
     """A feature extractor that returns a sequence ``(B, T, D)``.
 
     ``modality`` says what it reads: ``series`` ``(B, C, L)`` (``in_channels`` and ``seq_len``
@@ -22,6 +23,7 @@ class Branch(nn.Module):
     output steps (the same mask when ``T == L``).
     """
 
+    registry_kind: ClassVar[str] = "branch"  # every subclass is registered (fusionlab.registry)
     modality: ClassVar[str] = "series"
     injected: ClassVar[tuple[str, ...]] = ("in_channels", "seq_len")
     out_dim: int

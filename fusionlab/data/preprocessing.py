@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fusionlab.config.schema import ConfigError, choice
+from fusionlab.registry import Registrable
 
 
 def _weights(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -31,8 +32,10 @@ def _zero_padding(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return x if mask is None else x * mask[:, None, :].astype(x.dtype)
 
 
-class Preprocessor:
+class Preprocessor(Registrable):
     """Base: the identity. Subclasses set statistics in :meth:`fit` and use them in :meth:`transform`."""
+
+    registry_kind = "preprocessing"  # every subclass is registered (fusionlab.registry)
 
     def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> Preprocessor:
         return self

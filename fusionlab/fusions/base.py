@@ -6,8 +6,10 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
+from fusionlab.registry import Registrable
 
-class Fusion(nn.Module):
+
+class Fusion(nn.Module, Registrable):
     """Joins k branches into one ``(B, out_dim)``.
 
     - ``takes = "vectors"`` (default): ``forward(xs)`` with ``xs = [(B, D_1), ..., (B, D_k)]``, the
@@ -21,6 +23,7 @@ class Fusion(nn.Module):
     ``(B, k)`` in ``self.branch_weights`` so they can be logged and inspected.
     """
 
+    registry_kind: ClassVar[str] = "fusion"  # every subclass is registered (fusionlab.registry)
     injected: ClassVar[tuple[str, ...]] = ("in_dims",)
     takes: ClassVar[str] = "vectors"
     makes_logits: ClassVar[bool] = False

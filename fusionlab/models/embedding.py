@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.config.schema import ConfigError, PositiveInt, Probability
+from fusionlab.registry import register
 
 log = logging.getLogger("fusionlab")
 
@@ -49,6 +50,7 @@ def read_vectors(path: str, wanted: set[str], dim: int) -> dict[str, Tensor]:
     return found
 
 
+@register("embedding")
 class TokenEmbedding(nn.Module):
     """``ids (B, L) -> vectors (B, dim, L)``; id 0 is padding (a zero vector that gets no gradient).
 

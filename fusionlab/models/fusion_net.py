@@ -14,6 +14,7 @@ from fusionlab.config.schema import ConfigError, PositiveInts, Probability
 from fusionlab.data.spec import InputSpec
 from fusionlab.models.taps import Taps
 from fusionlab.models.views import make_view
+from fusionlab.registry import register
 
 _ModuleOrConfig = Any  # an nn.Module, or a config mapping with a ``_target_``
 
@@ -56,6 +57,7 @@ class MLPHead(nn.Sequential):
         super().__init__(*layers)
 
 
+@register("net")
 class FusionNet(nn.Module):
     """Runs named branches side by side on the same input, pools each to a vector (or hands
     their sequences to a sequence fusion), fuses them and classifies with an MLP head.

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from fusionlab import registry
+
 POOLERS: dict[str, Callable[[int], nn.Module]] = {}
 
 
@@ -19,6 +21,7 @@ def register_pooler(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
     def deco(cls: type[nn.Module]) -> type[nn.Module]:
         POOLERS[name] = cls
+        registry.add(cls, "pooler", name)  # also listed by fusionlab.registry.named("pooler")
         return cls
 
     return deco

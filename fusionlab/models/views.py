@@ -12,8 +12,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from fusionlab import registry
 from fusionlab.config.schema import ConfigError
 from fusionlab.data.spec import InputSpec
+from fusionlab.registry import Registrable
 
 VIEWS: dict[str, type[View]] = {}
 
@@ -23,15 +25,17 @@ def register_view(name: str) -> Callable[[type[View]], type[View]]:
 
     def deco(cls: type[View]) -> type[View]:
         VIEWS[name] = cls
+        registry.add(cls, "view", name)  # also listed by fusionlab.registry.named("view")
         cls.name = name
         return cls
 
     return deco
 
 
-class View(nn.Module):
+class View(nn.Module, Registrable):
     """Base: the identity on ``reads`` modalities (None = any)."""
 
+    registry_kind = "view"  # every subclass is registered (fusionlab.registry)
     name: str = ""
     reads: tuple[str, ...] | None = None
     masks: bool = True  # False: the view cannot keep padded steps apart (refused for masked data)
@@ -74,7 +78,7 @@ class DiffView(View):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         d = torch.diff(x, dim=-1, prepend=x[..., :1])
         if mask is not None:  # the step after the last real one would difference against padding
-            d = d * mask.unsqueeze(1).to(d.dtype)
+            d = d.masked_fill(~mask.unsqueeze(1), 0.0)
         return d, mask
 
 

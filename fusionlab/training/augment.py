@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionlab.config.schema import NonNegativeFloat, NonNegativeInt, Range, UnitProbability, choice
+from fusionlab.registry import Registrable, register
 
 # A fraction of the sequence length, in (0, 1].
 LengthFraction = Annotated[float, Range(gt=0.0, le=1.0)]
@@ -30,7 +31,7 @@ def chosen_examples(x: Tensor, p: float) -> Tensor | None:
     return torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device) < p
 
 
-class RandomAugmentation(nn.Module):
+class RandomAugmentation(nn.Module, Registrable):
     """Base class: ``forward`` applies :meth:`augment` to each example with probability ``p``.
 
     :meth:`augment` transforms the whole batch (vectorised); the examples not chosen are then
@@ -38,6 +39,7 @@ class RandomAugmentation(nn.Module):
     ``reads`` names the modalities it applies to (checked against the data before training).
     """
 
+    registry_kind = "augmentation"  # every subclass is registered (fusionlab.registry)
     reads: ClassVar[tuple[str, ...]] = ("series",)
 
     def __init__(self, p: UnitProbability = 1.0) -> None:
@@ -61,6 +63,7 @@ class RandomAugmentation(nn.Module):
         return ", ".join(f"{k}={getattr(self, k)!r}" for k in sorted(keys))
 
 
+@register("augmentation")
 class Identity(nn.Module):
     """No augmentation."""
 
@@ -205,6 +208,7 @@ class WindowCrop(RandomAugmentation):
         return lo + (hi - lo) * frac
 
 
+@register("augmentation")
 class Compose(nn.Module):
     """Applies ``transforms`` in order: ``t_n(... t_2(t_1(x)))``, each with its own ``p``
     (as ``torchvision.transforms.Compose``). In YAML, ``transforms`` is a list of nodes, each with

@@ -20,6 +20,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from fusionlab.config.schema import ConfigError, PositiveInt
 from fusionlab.io import atomic_write
+from fusionlab.registry import register
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -43,6 +44,7 @@ def weights_finite(module: torch.nn.Module) -> bool:
     return bool(torch.stack(flags).all()) if flags else True
 
 
+@register("callback")
 class StepCheckpoint(pl.Callback):
     """Refresh ``<dirpath>/last.ckpt`` every ``every_n_train_steps`` optimizer steps, on top of the
     per-epoch ``last.ckpt`` that ModelCheckpoint writes; ``None`` turns it off. A save is skipped

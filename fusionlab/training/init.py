@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from torch import Tensor, nn
 
 from fusionlab.config.schema import PositiveFloat, choice
+from fusionlab.registry import Registrable
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.RNNBase, nn.MultiheadAttention)
 
@@ -27,8 +28,10 @@ def weight_matrices(model: nn.Module) -> Iterator[tuple[nn.Module, str, Tensor]]
                     yield layer, name, p
 
 
-class Init:
+class Init(Registrable):
     """Base: subclasses implement :meth:`weight`; biases and the LSTM forget gate are handled here."""
+
+    registry_kind = "init"  # every subclass is registered (fusionlab.registry)
 
     def __init__(self, zero_bias: bool = True, forget_bias: float | None = None) -> None:
         self.zero_bias = zero_bias

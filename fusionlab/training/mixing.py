@@ -12,12 +12,14 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.config.schema import PositiveFloat, UnitProbability
+from fusionlab.registry import Registrable
 
 
-class LabelMixing(nn.Module):
+class LabelMixing(nn.Module, Registrable):
     """Base: a batch is mixed with probability ``p``, with ``lam ~ Beta(alpha, alpha)`` and a random
     pairing ``perm`` of its examples; subclasses implement :meth:`mix`."""
 
+    registry_kind = "augmentation"  # every subclass is registered (fusionlab.registry)
     mixes_labels = True
     reads = ("series", "image")
 

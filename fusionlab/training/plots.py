@@ -14,8 +14,10 @@ import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
 from fusionlab.config.schema import PositiveInt
+from fusionlab.registry import register
 
 
+@register("callback")
 class TrainingPlots(pl.Callback):
     """Learning curves after fitting (from the epoch metrics the module logs) and the confusion matrix
     of the test split after testing (from the module's ``test_confusion`` counts, summed over DDP

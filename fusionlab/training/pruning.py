@@ -17,10 +17,12 @@ from typing import Any
 import pytorch_lightning as pl
 
 from fusionlab.config.schema import ConfigError
+from fusionlab.registry import register
 
 PRUNED_ATTR = "pruned_at_epoch"  # the trial's user attribute the sweeper reads
 
 
+@register("callback")
 class OptunaPruning(pl.Callback):
     """Report ``monitor`` to Optuna trial ``trial`` of ``study_name`` each epoch; stop when ``pruner`` prunes.
 

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from fusionlab.registry import register
 
+
+@register("logger")
 class CSVLogger(pl.loggers.CSVLogger):
     """Lightning's ``CSVLogger`` (``<save_dir>/<name>/metrics.csv``), except that a run resumed into
     the same folder keeps the rows written before it stopped, up to the step of the checkpoint it

@@ -11,8 +11,10 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from fusionlab.config.schema import NonNegativeInt, PositiveInt, Range
+from fusionlab.registry import register
 
 
+@register("scheduler")
 class WarmupCosine(LambdaLR):
     """Linear warm-up, then cosine decay (Goyal et al. 2017; Loshchilov & Hutter 2017).
 
