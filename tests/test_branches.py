@@ -50,13 +50,19 @@ def test_transformer_patch_size_sets_token_count() -> None:
     assert branch(torch.randn(B, C, 24)).shape == (B, 6, 8)
 
 
-def test_bidirectional_last_pool_takes_each_direction_final_state() -> None:
+@pytest.mark.parametrize(("cell", "rnn_cls"), [("gru", torch.nn.GRU), ("lstm", torch.nn.LSTM)])
+def test_bidirectional_branch_is_torch_bidirectional_rnn(cell: str, rnn_cls: type) -> None:
+    """The per-direction layout computes what nn.GRU/LSTM(bidirectional=True) computes, loads its
+    state dict (checkpoints from before), and ``pool: last`` takes each direction's final state."""
     torch.manual_seed(0)
-    branch = RNNBranch(C, L, cell="gru", hidden=5, bidirectional=True, pool="last")
+    reference = rnn_cls(C, 5, num_layers=2, batch_first=True, bidirectional=True)
+    branch = RNNBranch(C, L, cell=cell, hidden=5, layers=2, bidirectional=True, pool="last")
+    branch.rnn.load_state_dict(reference.state_dict())
     x = torch.randn(B, C, L)
-    _, h = branch.rnn(x.transpose(1, 2))
-    expected = torch.cat([h[0], h[1]], dim=-1)  # forward final, backward final
-    torch.testing.assert_close(branch.pool(branch(x)), expected)
+    out, h = reference(x.transpose(1, 2))
+    h = h[0] if cell == "lstm" else h
+    torch.testing.assert_close(branch(x), out)
+    torch.testing.assert_close(branch.pool(branch(x)), torch.cat([h[-2], h[-1]], dim=-1))  # last layer's finals
 
 
 def test_unidirectional_last_pool_equals_final_hidden_state() -> None:

@@ -6,24 +6,35 @@ from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
 from fusionlab.config.schema import ConfigError, PositiveInts, Probability, choice
+from fusionlab.models.conv import SameConv1d
+from fusionlab.models.norm import MaskedBatchNorm1d
+
+
+def zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
+    """``x`` ``(B, C, L)`` with the padded steps of ``mask`` ``(B, L)`` set to 0 (whatever they held,
+    NaN included), so they act exactly as a convolution's own zero padding."""
+    return x if mask is None else x.masked_fill(~mask.unsqueeze(1), 0.0)
 
 
 class ConvBlock(nn.Module):
-    """Conv1d → (BatchNorm) → ReLU → (Dropout), with an optional residual connection."""
+    """Conv1d ('same' length, explicit zero padding) → (BatchNorm over real steps) → ReLU → (Dropout),
+    with an optional residual connection."""
 
     def __init__(self, cin: int, cout: int, kernel: int, dilation: int, batch_norm: bool,
                  residual: bool, dropout: float) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(cin, cout, kernel, padding="same", dilation=dilation, bias=not batch_norm)
-        self.norm = nn.BatchNorm1d(cout) if batch_norm else nn.Identity()
+        self.conv = SameConv1d(cin, cout, kernel, dilation=dilation, bias=not batch_norm)
+        self.norm = MaskedBatchNorm1d(cout) if batch_norm else None
         self.act = nn.ReLU()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.skip: nn.Module | None = None
         if residual:
             self.skip = nn.Identity() if cin == cout else nn.Conv1d(cin, cout, 1, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.norm(self.conv(x))  # 'same' padding keeps the length (asymmetric for even kernels)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        y = self.conv(x)
+        if self.norm is not None:
+            y = self.norm(y, mask)  # batch statistics from the real steps only
         if self.skip is not None:
             y = y + self.skip(x)
         return self.drop(self.act(y))
@@ -67,15 +78,14 @@ class CNNBranch(Branch):
 
     def layer_outputs(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
         """Each layer's feature map as a sequence ``(B, L, channels[i])``. Padded steps are set back
-        to zero after every layer, so they act exactly as the convolution's own zero padding."""
-        keep = None if mask is None else mask.unsqueeze(1).to(x.dtype)
+        to zero before and after every layer, so they act exactly as the convolution's own zero
+        padding, and BatchNorm takes its statistics from the real steps only."""
         outs = []
+        x = zero_padding(x, mask)
         for layer in self.layers:
-            x = layer(x if keep is None else x * keep)
-            outs.append((x if keep is None else x * keep).transpose(1, 2))
+            x = zero_padding(layer(x, mask), mask)
+            outs.append(x.transpose(1, 2))
         return outs
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        if mask is None:
-            return self.layers(x).transpose(1, 2)
         return self.layer_outputs(x, mask)[-1]

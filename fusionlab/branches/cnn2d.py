@@ -8,14 +8,15 @@ from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
 from fusionlab.config.schema import ConfigError, PositiveInts, Probability, choice
+from fusionlab.models.conv import SameConv2d
 
 
 class Conv2dBlock(nn.Sequential):
-    """Conv2d ('same' padding) → (BatchNorm2d) → ReLU → (Dropout)."""
+    """Conv2d ('same' size, explicit zero padding) → (BatchNorm2d) → ReLU → (Dropout)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, batch_norm: bool, dropout: float) -> None:
         super().__init__(
-            nn.Conv2d(cin, cout, kernel, padding="same", bias=not batch_norm),
+            SameConv2d(cin, cout, kernel, bias=not batch_norm),
             nn.BatchNorm2d(cout) if batch_norm else nn.Identity(),
             nn.ReLU(),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),

@@ -31,7 +31,7 @@ class MLPBranch(Branch):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if mask is not None:  # padded steps read as zeros whatever they hold
-            x = x * mask.unsqueeze(1).to(x.dtype)
+            x = x.masked_fill(~mask.unsqueeze(1), 0.0)
         if x.shape[-1] < self.seq_len:  # a batch cut to its longest example: pad back to the full width
             x = nn.functional.pad(x, (0, self.seq_len - x.shape[-1]))
         return self.net(x).unsqueeze(1)

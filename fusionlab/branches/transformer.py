@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
@@ -21,9 +22,29 @@ def sinusoidal_positions(length: int, dim: int) -> Tensor:
     return table
 
 
+def pad_to_patches(x: Tensor, mask: Tensor | None, patch_size: int) -> tuple[Tensor, Tensor | None]:
+    """``x`` ``(B, C, L)`` with padded steps zeroed and ``L`` padded with zeros (masked) up to a
+    multiple of ``patch_size``; the mask of the patches ``(B, ceil(L / p))``: a patch is real when any
+    of its steps is. An example of ``n`` real steps always gets ``ceil(n / p)`` patches whose last one
+    holds its last steps and zeros, however long the batch it sits in: the output is batch-independent."""
+    extra = (-x.shape[-1]) % patch_size
+    if mask is not None:
+        x = x.masked_fill(~mask.unsqueeze(1), 0.0)
+    x = F.pad(x, [0, extra])  # unconditional (extra may be 0): no branch on a shape for exporters
+    return x, None if mask is None else patch_mask(mask, patch_size)
+
+
+def patch_mask(mask: Tensor, patch_size: int) -> Tensor:
+    """The mask of the ``ceil(L / p)`` patches of a step mask ``(B, L)``: real when any step is."""
+    mask = F.pad(mask, [0, (-mask.shape[-1]) % patch_size], value=False)
+    return mask.reshape(mask.shape[0], -1, patch_size).any(dim=-1)
+
+
 class TransformerBranch(Branch):
-    """Patch embedding (a strided Conv1d, ``patch_size=1`` embeds every step) + positions +
-    a pre-norm Transformer encoder; returns ``(B, L / patch_size, d_model)``."""
+    """Patch embedding (a strided Conv1d over non-overlapping patches of ``patch_size`` steps;
+    ``patch_size=1`` embeds every step) + positions + a pre-norm Transformer encoder; returns
+    ``(B, ceil(L / patch_size), d_model)``. A series whose length is not a multiple of ``patch_size``
+    gets a last patch completed with zeros (see :func:`pad_to_patches`)."""
 
     def __init__(
         self,
@@ -45,7 +66,7 @@ class TransformerBranch(Branch):
             raise ConfigError("patch_size", f"must be <= the sequence length {seq_len}, got {patch_size}")
         self.embed = nn.Conv1d(in_channels, d_model, patch_size, stride=patch_size)
         self.patch_size = patch_size
-        tokens = seq_len // patch_size
+        tokens = -(-seq_len // patch_size)  # ceil: a last, partial patch is kept
         if positions == "learned":
             self.positions = nn.Parameter(torch.randn(tokens, d_model) * 0.02)
         else:
@@ -61,13 +82,13 @@ class TransformerBranch(Branch):
 
     def layer_outputs(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
         """Each encoder layer's output (layer-normed), ``(B, L / patch_size, d_model)``."""
+        x, mask = pad_to_patches(x, mask, self.patch_size)
         h = self.embed(x).transpose(1, 2)
         h = h + self.positions[: h.shape[1]]
         pad = None
         if mask is not None:
-            mask = self.out_mask(mask, h.shape[1])
             pad = ~mask
-            h = h * mask.unsqueeze(-1).to(h.dtype)
+            h = h.masked_fill(pad.unsqueeze(-1), 0.0)
         outs = []
         for layer in self.encoder.layers:
             h = layer(h, src_key_padding_mask=pad)
@@ -75,7 +96,5 @@ class TransformerBranch(Branch):
         return outs
 
     def out_mask(self, mask: Tensor | None, steps: int) -> Tensor | None:
-        """A patch is real when its first step is (exact padding invariance needs ``patch_size=1``)."""
-        if mask is None:
-            return None
-        return mask[:, :: self.patch_size][:, :steps]
+        """A patch is real when any of its steps is."""
+        return None if mask is None else patch_mask(mask, self.patch_size)
