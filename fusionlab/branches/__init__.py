@@ -3,9 +3,12 @@
 from fusionlab.branches.base import Branch
 from fusionlab.branches.cnn import CNNBranch
 from fusionlab.branches.cnn2d import CNN2dBranch
+from fusionlab.branches.inception import InceptionBranch
 from fusionlab.branches.mlp import MLPBranch
+from fusionlab.branches.resnet import ResNetBranch
 from fusionlab.branches.rnn import RNNBranch
 from fusionlab.branches.stacked import StackedBranch
 from fusionlab.branches.transformer import TransformerBranch
 
-__all__ = ["Branch", "CNN2dBranch", "CNNBranch", "MLPBranch", "RNNBranch", "StackedBranch", "TransformerBranch"]
+__all__ = ["Branch", "CNN2dBranch", "CNNBranch", "InceptionBranch", "MLPBranch", "ResNetBranch", "RNNBranch",
+           "StackedBranch", "TransformerBranch"]
