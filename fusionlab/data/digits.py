@@ -6,9 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import NonNegativeFloat, PositiveInt, choice
 from fusionlab.data.base import ArrayDataModule
-from fusionlab.data.preprocessing import Preprocessor
 
 TEST_FRACTION = 1 / 3  # the fixed test part (stratified, seed TEST_SEED)
 TEST_SEED = 0
@@ -23,19 +21,7 @@ class DigitsDataModule(ArrayDataModule):
 
     modality = "image"
     source = "sklearn digits"
-
-    def __init__(
-        self,
-        batch_size: PositiveInt = 64,
-        eval_batch_size: PositiveInt = 1000,
-        val_size: NonNegativeFloat = 0.2,
-        split_seed: int = 0,
-        preprocessing: Preprocessor | None = None,
-        impute: choice("none", "zero", "mean", "linear") = "none",
-        seed: int = 0,
-    ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
-                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed)
+    defaults = {"batch_size": 64, "val_size": 0.2}
 
     def load_arrays(self) -> dict[str, Any]:
         from sklearn.datasets import load_digits

@@ -9,10 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import NonNegativeFloat, PositiveInt, choice
 from fusionlab.data.base import ArrayDataModule
 from fusionlab.data.cache import load_cached, save_cached
-from fusionlab.data.preprocessing import Preprocessor
 
 
 class MNIST1DDataModule(ArrayDataModule):
@@ -25,20 +23,8 @@ class MNIST1DDataModule(ArrayDataModule):
 
     source = "MNIST-1D"
 
-    def __init__(
-        self,
-        data_dir: str = "data",
-        generation: dict[str, Any] | None = None,
-        batch_size: PositiveInt = 128,
-        eval_batch_size: PositiveInt = 1000,
-        val_size: NonNegativeFloat = 500,
-        split_seed: int = 0,
-        preprocessing: Preprocessor | None = None,
-        impute: choice("none", "zero", "mean", "linear") = "none",
-        seed: int = 0,
-    ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
-                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed)
+    def __init__(self, data_dir: str = "data", generation: dict[str, Any] | None = None, **options: Any) -> None:
+        super().__init__(**options)
         self.data_dir = Path(data_dir)
         self.generation = dict(generation or {})
 

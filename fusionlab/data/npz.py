@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import ConfigError, NonNegativeFloat, PositiveInt, choice
+from fusionlab.config.schema import ConfigError, NonNegativeFloat, choice
 from fusionlab.data.base import ArrayDataModule
-from fusionlab.data.preprocessing import Preprocessor
+from fusionlab.data.splits import carve_test
 
 EXPECTED = "x, y (required); x_test, y_test (a fixed test split); mask, mask_test (padded series)"
 
@@ -29,23 +29,11 @@ class NPZDataModule(ArrayDataModule):
     Object (pickled) arrays are refused: the file is opened with ``allow_pickle=False``.
     """
 
-    def __init__(
-        self,
-        path: str,
-        modality: choice("auto", "series", "image") = "auto",
-        test_size: NonNegativeFloat = 0.2,
-        batch_size: PositiveInt = 64,
-        eval_batch_size: PositiveInt = 1000,
-        val_size: NonNegativeFloat = 0.2,
-        split_seed: int = 0,
-        preprocessing: Preprocessor | None = None,
-        impute: choice("none", "zero", "mean", "linear") = "none",
-        seed: int = 0,
-        bucket_by_length: bool = False,
-    ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
-                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed,
-                         bucket_by_length=bucket_by_length)
+    defaults = {"batch_size": 64, "val_size": 0.2}
+
+    def __init__(self, path: str, modality: choice("auto", "series", "image") = "auto",
+                 test_size: NonNegativeFloat = 0.2, **options: Any) -> None:
+        super().__init__(**options)
         self.path = _absolute(path)
         self.requested_modality = modality
         self.test_size = test_size
@@ -99,26 +87,13 @@ class NPZDataModule(ArrayDataModule):
         return modality
 
     def _hold_out(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A stratified ``test_size`` part of ``x`` as the test split."""
-        from sklearn.model_selection import train_test_split
-
-        y = np.asarray(arrays["y_train"])
-        n, size = len(y), self.test_size
-        count = int(round(size * n)) if size < 1 else int(size)
-        if not 0 < count < n or (size >= 1 and size != int(size)):
-            raise ConfigError("data.test_size", f"must leave examples on both sides of {n} (a fraction in (0, 1) "
-                              f"or a whole count), got {size}")
-        _, counts = np.unique(y, return_counts=True)
-        if counts.min() < 2:
-            raise ConfigError("data.test_size", f"{self.source}: a class has {counts.min()} example(s); a "
-                              "stratified test split needs at least 2 per class (or give x_test, y_test)")
-        try:
-            train, test = train_test_split(np.arange(n), test_size=count, stratify=y, random_state=self.split_seed)
-        except ValueError as e:
-            raise ConfigError("data.test_size", f"{self.source}: {e}") from None
-        train, test = np.sort(train), np.sort(test)
+        """A stratified ``test_size`` part of ``x`` as the test split; ``rows_*`` keep each example's
+        row in the file, so errors name it."""
+        train, test = carve_test(np.asarray(arrays["y_train"]), self.test_size, self.split_seed, "data.test_size",
+                                 self.source, label_key="data.path")
         out = {f"{k}_train": arrays[f"{k}_train"][train] for k in ("x", "y", "mask") if f"{k}_train" in arrays}
         out.update({f"{k}_test": arrays[f"{k}_train"][test] for k in ("x", "y", "mask") if f"{k}_train" in arrays})
+        out.update(rows_train=train, rows_test=test)
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import ConfigError, NonNegativeFloat, PositiveInt, choice
-from fusionlab.data.base import ArrayDataModule, pad_to_longest
+from fusionlab.config.schema import ConfigError
+from fusionlab.data.base import ArrayDataModule
 from fusionlab.data.cache import load_cached, save_cached
-from fusionlab.data.preprocessing import Preprocessor
+from fusionlab.data.padding import pad_to_longest
 
 CACHE_VERSION = 1
 
@@ -65,22 +65,10 @@ class UCRDataModule(ArrayDataModule):
     are cached as ``<data_dir>/ucr/<name>-<hash>.npz`` so a sweep parses each ``.ts`` file once.
     """
 
-    def __init__(
-        self,
-        name: str,
-        data_dir: str = "data",
-        batch_size: PositiveInt = 16,
-        eval_batch_size: PositiveInt = 1000,
-        val_size: NonNegativeFloat = 0.2,
-        split_seed: int = 0,
-        preprocessing: Preprocessor | None = None,
-        impute: choice("none", "zero", "mean", "linear") = "none",
-        seed: int = 0,
-        bucket_by_length: bool = False,
-    ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
-                         split_seed=split_seed, preprocessing=preprocessing, impute=impute, seed=seed,
-                         bucket_by_length=bucket_by_length)
+    defaults = {"batch_size": 16, "val_size": 0.2}
+
+    def __init__(self, name: str, data_dir: str = "data", **options: Any) -> None:
+        super().__init__(**options)
         self.name = str(name)
         self.data_dir = Path(data_dir)
 
