@@ -24,7 +24,6 @@ Discovery: :func:`options` lists a config group's options (one YAML per option),
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.resources
 import inspect
@@ -257,8 +256,10 @@ def check_config_target(target: Any, path: str, allowed: Iterable[str] = ()) -> 
         return
     from fusionlab.config.schema import locate
 
-    with contextlib.suppress(Exception):  # not importable: reported below as not registered
+    try:
         locate(target)
+    except Exception:  # noqa: BLE001 - any failure to import is the user's config naming a missing class
+        raise ConfigError(where, f"cannot import '{target}'") from None
     _scan_fallback_bases()
     if lookup(target) is None:
         raise ConfigError(where, f"'{target}' is not a registered class: subclass one of fusionlab's bases "

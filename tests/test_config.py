@@ -174,7 +174,7 @@ def test_plain_groups_are_typed(make_cfg, override: str, error) -> None:
         (["data.batch_size=0"], "data.batch_size", "must be > 0"),
         (["+trainer.max_epoch=3"], "trainer.max_epoch", "unknown key for Trainer"),
         (["fusion=gated", "model.fusion._target_=os.system"], "model.fusion._target_",
-         "not under an allowed module prefix"),
+         "not a registered class"),
         (["model.fusion._target_=fusionlab.fusions.NoSuchFusion"], "model.fusion._target_", "cannot import"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from fusionlab.training import run
+from fusionlab.jobs import train as run  # the train job's module: its prepare is patched below
 from fusionlab.training.divergence import DivergenceGuard, TrainingDiverged
 from tests.conftest import read_metrics, run_cli
 

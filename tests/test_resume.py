@@ -129,7 +129,8 @@ def test_eval_refuses_a_checkpoint_whose_saved_config_names_a_forbidden_target(m
     state["fusionlab_config"]["allowed_targets"] = ["os."]  # the file's own allow-list does not count
     bad = tmp_path / "bad.ckpt"
     torch.save(state, bad)
-    with pytest.raises(ConfigError, match=r"^ckpt_path: the checkpoint's config has model._target_='os.system'"):
+    refused = r"^ckpt_path: refused: the checkpoint's config has model._target_='os.system'"
+    with pytest.raises(ConfigError, match=refused):
         evaluate(make_cfg([f"ckpt_path={bad}"], out=tmp_path / "e", config_name="eval"))
     assert not marker.exists()
 

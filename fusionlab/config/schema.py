@@ -75,6 +75,16 @@ class OneOf:
         return f"must be one of {list(self.choices)}, got {value!r}"
 
 
+@dataclass(frozen=True)
+class Number:
+    """The value must be a number (for arguments typed loosely, such as torch's ``lr: float | Tensor``)."""
+
+    def violation(self, value: Any) -> str | None:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return None
+        return f"expected a number, got {value!r}"
+
+
 PositiveInt = Annotated[int, Range(gt=0)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
 PositiveFloat = Annotated[float, Range(gt=0)]
@@ -183,6 +193,8 @@ def schema_for(target: Any) -> type:
                 typ = Optional[typ]  # noqa: UP045
             if not isinstance(default, (*_SIMPLE, type(None))):
                 typ, default = Any, None  # objects (callables, modules) cannot live in a config
+            if typ is Any and isinstance(default, (int, float)) and not isinstance(default, bool):
+                constraints = (*constraints, Number())  # a loose hint (float | Tensor) with a number default
             f = field(default=default, metadata={"constraints": constraints})
         fields.append((name, typ, f))
     name = f"{getattr(target, '__name__', 'Target')}Config"
@@ -220,16 +232,17 @@ def check_constraints(schema: type, values: Any, path: str) -> None:
                 raise ConfigError(f"{path}.{f.name}" if path else f.name, problem)
 
 
-def validate_node(node: DictConfig, path: str, allowed_prefixes: tuple[str, ...] = ()) -> None:
-    """Check one ``_target_`` node: the target is importable and allowed, keys exist, types fit."""
+def validate_node(node: DictConfig, path: str, allowed_targets: tuple[str, ...] = ()) -> None:
+    """Check one ``_target_`` node: the target is registered (:mod:`fusionlab.registry`) or listed in
+    ``allowed_targets``, importable, and its keys exist and their types fit."""
+    from fusionlab.registry import check_config_target
+
     target_path = node.get("_target_")
-    where = f"{path}._target_" if path else "_target_"
-    if allowed_prefixes and not str(target_path).startswith(allowed_prefixes):
-        raise ConfigError(where, f"'{target_path}' is not under an allowed module prefix {list(allowed_prefixes)}")
+    check_config_target(target_path, path, allowed_targets)
     try:
         target = locate(str(target_path))
     except (ImportError, AttributeError):
-        raise ConfigError(where, f"cannot import '{target_path}'") from None
+        raise ConfigError(f"{path}._target_" if path else "_target_", f"cannot import '{target_path}'") from None
     schema = schema_for(target)
     names = {f.name for f in dataclasses.fields(schema)}
     if not schema.__open_ended__:
@@ -266,10 +279,11 @@ def _short(e: Exception) -> str:
     return msg.splitlines()[0]
 
 
-def validate_targets(cfg: DictConfig, allowed_prefixes: tuple[str, ...] = ()) -> None:
-    """Validate every ``_target_`` node in ``cfg``; raise :class:`ConfigError` on the first problem."""
+def validate_targets(cfg: DictConfig, allowed_targets: tuple[str, ...] = ()) -> None:
+    """Validate every ``_target_`` node in ``cfg`` (the user's own config); raise :class:`ConfigError`
+    on the first problem. ``allowed_targets``: exact class names beyond the registry."""
     for path, node in iter_targets(cfg):
-        validate_node(node, path, allowed_prefixes)
+        validate_node(node, path, allowed_targets)
 
 
 def check_constraints_tree(schema: type, cfg: Any, path: str = "") -> None:

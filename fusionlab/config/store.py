@@ -93,6 +93,7 @@ class EvalConfig:
 
     task_name: str = "eval"
     ckpt_path: str = "???"
+    threads: Optional[int] = ranged(None, Range(ge=1))  # noqa: UP045
     allowed_targets: list[str] = field(default_factory=list)
     data: Any = None
     trainer: Any = None

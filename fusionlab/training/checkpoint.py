@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,16 +100,43 @@ def set_rng_state(state: dict[str, Any]) -> None:
 RESUME_CHOICES = (None, "auto")
 
 
-def check_checkpoint(path: str | os.PathLike, key: str = "ckpt_path") -> None:
-    """Raise :class:`ConfigError` naming ``key`` unless ``path`` is a checkpoint that loads with
-    ``weights_only=True`` (no arbitrary code runs while reading it)."""
+def checkpoint_file(path: str | os.PathLike, key: str = "ckpt_path") -> Path:
+    """``path`` as a checkpoint file, or a :class:`ConfigError` naming ``key``: missing, or a run
+    folder (with a hint at the checkpoint inside it)."""
     p = Path(path)
+    if p.is_dir():
+        inside = [c for c in (p / "checkpoints" / "best.ckpt", p / "checkpoints" / "last.ckpt", p / "best.ckpt",
+                              p / "last.ckpt") if c.is_file()]
+        hint = f"; did you mean {key}={inside[0]}?" if inside else (
+            "; a run keeps its checkpoints in <run>/checkpoints/best.ckpt and last.ckpt")
+        raise ConfigError(key, f"'{path}' is a folder, not a checkpoint file{hint}")
     if not p.is_file():
         raise ConfigError(key, f"no checkpoint file at '{path}'")
+    return p
+
+
+def load_checkpoint(path: str | os.PathLike, key: str = "ckpt_path") -> dict[str, Any]:
+    """The checkpoint at ``path`` loaded with ``weights_only=True`` (no code runs while reading it),
+    or a :class:`ConfigError` naming ``key``."""
+    p = checkpoint_file(path, key)
     try:
-        torch.load(p, map_location="cpu", weights_only=True)
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ConfigError(key, f"'{path}' is not a readable checkpoint ({load_problem(e)})") from None
+    if not isinstance(ckpt, dict):
+        raise ConfigError(key, f"'{path}' is not a checkpoint (it holds a {type(ckpt).__name__})")
+    return ckpt
+
+
+def check_checkpoint(path: str | os.PathLike, key: str = "ckpt_path", allowed_targets: Sequence[str] = ()) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``path`` is a checkpoint that loads with
+    ``weights_only=True`` and whose saved config (if any) names only classes the registry allows
+    (``allowed_targets``: the running job's additions; the file's own are ignored)."""
+    from fusionlab.registry import check_saved_config
+
+    ckpt = load_checkpoint(path, key)
+    if "fusionlab_config" in ckpt:
+        check_saved_config(ckpt["fusionlab_config"], allowed_targets, key)
 
 
 def load_problem(error: Exception) -> str:
@@ -127,7 +155,8 @@ def checkpoint_step(path: str | os.PathLike) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
 
 
-def resume_path(resume: str | None, ckpt_path: str | None, last: Path | None) -> str | None:
+def resume_path(resume: str | None, ckpt_path: str | None, last: Path | None,
+                allowed_targets: Sequence[str] = ()) -> str | None:
     """The checkpoint ``trainer.fit`` starts from.
 
     ``resume=auto`` takes the run folder's ``last.ckpt`` when it exists (a re-run of an interrupted
@@ -141,5 +170,5 @@ def resume_path(resume: str | None, ckpt_path: str | None, last: Path | None) ->
     elif ckpt_path:
         chosen, key = str(ckpt_path), "ckpt_path"
     if chosen is not None:
-        check_checkpoint(chosen, key)
+        check_checkpoint(chosen, key, allowed_targets)
     return chosen

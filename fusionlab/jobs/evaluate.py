@@ -1,0 +1,56 @@
+"""The eval job: test a checkpoint with the config saved inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from fusionlab.config.schema import ConfigError
+from fusionlab.config.store import EvalConfig
+from fusionlab.jobs.builders import build_datamodule, build_eval_module, build_trainer, validate
+from fusionlab.jobs.environment import quiet_lightning, set_threads
+from fusionlab.jobs.results import as_floats, write_json
+from fusionlab.jobs.saved_run import for_loading, read_saved_run
+
+USAGE = "which checkpoint to test? e.g. python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt"
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Rebuild the model from a checkpoint's own config (checked against the registry first), test
+    it on the test split of its data, write ``metrics.json``."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path", USAGE)
+    validate(cfg, EvalConfig)
+    set_threads(cfg.get("threads"))
+    run = read_saved_run(cfg.ckpt_path, tuple(cfg.get("allowed_targets") or ()))
+    saved = for_loading(run.config)
+    data_cfg = saved.data
+    if cfg.get("data"):  # e.g. data.data_dir=... when the run was made elsewhere
+        data_cfg = OmegaConf.merge(data_cfg, cfg.data)
+    quiet_lightning()
+    pl.seed_everything(saved.get("seed", 0), workers=True, verbose=False)
+    dm = build_datamodule(data_cfg, "test")
+    spec, num_classes = run.input_spec() or dm.input_spec, dm.num_classes
+    check_classes(run.classes(), dm)
+    module = build_eval_module(saved, spec, len(run.classes()) if run.classes() else num_classes, run.config_dict)
+    module.load_state_dict(run.state_dict)
+    trainer = build_trainer(cfg)
+    metrics = as_floats(trainer.test(module, datamodule=dm, verbose=False)[0])
+    out = Path(cfg.paths.output_dir)
+    write_json(out / "metrics.json", {"status": "ok", "metrics": metrics, "ckpt_path": str(cfg.ckpt_path)})
+    for k, v in metrics.items():
+        print(f"{k}: {v:.4f}")
+    print(f"Run folder: {out.resolve()}")
+    return metrics
+
+
+def check_classes(saved: list[Any] | None, dm: Any) -> None:
+    """The test data must label classes as the checkpoint was trained (same names, same order)."""
+    if saved is None or not hasattr(dm, "classes"):
+        return
+    found = [c.item() if hasattr(c, "item") else c for c in dm.classes]
+    if [str(c) for c in found] != [str(c) for c in saved]:
+        raise ConfigError("data", f"the test data's classes {found} differ from the checkpoint's {list(saved)}")
