@@ -1,18 +1,16 @@
 """Test a trained checkpoint with the config it was trained with:
-``python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt``."""
+``python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt``.
+The job code (torch, Lightning) is imported inside ``main``: ``--help`` and Tab completion stay instant."""
 
-import hydra
 from omegaconf import DictConfig
 
-from fusionlab.cli import report_errors, setup
-from fusionlab.training.run import evaluate
-
-setup()
+from fusionlab.cli import hydra_main
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
-@report_errors
+@hydra_main(config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> dict:
+    from fusionlab.training.run import evaluate
+
     return evaluate(cfg)
 
 

@@ -1,20 +1,18 @@
 """Train a fused network: ``python train.py model=cnn_rnn fusion=gated``.
 
 compose (Hydra) → validate → instantiate data, model, trainer → fit → test → return the metric.
+The job code (torch, Lightning) is imported inside ``main``: ``--help`` and Tab completion stay instant.
 """
 
-import hydra
 from omegaconf import DictConfig
 
-from fusionlab.cli import report_errors, setup
-from fusionlab.training.run import train
-
-setup()
+from fusionlab.cli import hydra_main
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-@report_errors
+@hydra_main(config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    from fusionlab.training.run import train
+
     return train(cfg)
 
 
