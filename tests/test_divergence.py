@@ -12,6 +12,7 @@ import torch
 from fusionlab.jobs import train as run  # the train job's module: its prepare is patched below
 from fusionlab.training.divergence import DivergenceGuard, TrainingDiverged
 from tests.conftest import read_metrics, run_cli
+from tests.test_no_host_sync import HostSyncDetector
 
 
 class PoisonAtEpoch(pl.Callback):
@@ -50,22 +51,21 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(make_cfg, tmp
     assert m["last_checkpoint"] == str(tmp_path / "checkpoints" / "last.ckpt")
 
 
-def test_guard_reads_the_flag_without_a_sync_per_step() -> None:
-    """Per step the guard only does device ops: ``check`` (the one host read) is not called."""
+def test_guard_keeps_the_first_bad_step_on_the_device_without_host_reads() -> None:
+    """Per step the guard builds no host tensor and reads nothing back (the detector of
+    tests/test_no_host_sync.py watches every call); the one read, in ``check``, names the first bad step."""
 
     class Trainer:
         global_step, current_epoch = 0, 0
 
-    guard, calls = DivergenceGuard(), []
-    guard.check = lambda *a: calls.append(a)  # type: ignore[method-assign]
-    module = torch.nn.Linear(2, 2)
-    for i, loss in enumerate([1.0, float("inf"), float("nan"), 2.0]):
-        Trainer.global_step = i + 1
-        guard.on_train_batch_end(Trainer(), module, {"loss": torch.tensor(loss)}, None, i)
-    assert calls == []
-    assert guard._first.tolist() == [2, 0]  # the first bad step is kept
-    del guard.check
-    with pytest.raises(TrainingDiverged, match="epoch 0, step 2"):
+    guard, module = DivergenceGuard(), torch.nn.Linear(2, 2)
+    losses = [torch.tensor(v) for v in (1.0, float("inf"), float("nan"), 2.0)]
+    with HostSyncDetector() as detector:
+        for i, loss in enumerate(losses):
+            Trainer.global_step = i + 1
+            guard.on_train_batch_end(Trainer(), module, {"loss": loss}, None, i)
+    assert detector.calls == []
+    with pytest.raises(TrainingDiverged, match="epoch 0, step 2"):  # the first bad step is kept
         guard.check(Trainer(), module)
 
 

@@ -35,3 +35,17 @@ def test_collections_log_the_same_names_for_every_stage() -> None:
         m = make_metrics(4, f"{stage}/")
         m.update(logits, y)
         assert set(m.compute()) == {f"{stage}/acc", f"{stage}/f1"}
+
+
+def test_confusion_update_reads_nothing_back_to_the_host() -> None:
+    """``torch.bincount`` (used before) reads its input's maximum back on CUDA: a sync every step."""
+    from tests.test_no_host_sync import HostSyncDetector
+
+    metric = ConfusionMetrics(5)
+    logits, y = torch.randn(40, 5), torch.randint(0, 5, (40,))
+    with HostSyncDetector() as detector:
+        metric.update(logits, y)
+    assert detector.calls == []
+    cm = metric.counts.view(5, 5)
+    assert cm.sum() == 40 and cm[y[0], logits[0].argmax()] >= 1
+    assert torch.equal(cm.diag().sum(), (logits.argmax(-1) == y).sum())

@@ -23,36 +23,40 @@ class TrainingDiverged(RuntimeError):
 class DivergenceGuard(pl.Callback):
     """Watch the training loss for NaN/inf without a host sync per step.
 
-    Each step only updates two tensors on the loss's device (``first bad step``, ``its epoch``).
-    They are read at most once per validation, once per epoch end, and every ``check_every_n_steps``
-    steps when set. The check runs before any checkpoint callback (Lightning orders those last),
-    so ``last.ckpt`` and ``best.ckpt`` keep the last good weights, and raises
+    Each step only runs device ops on the loss's device: ``torch.where`` keeps the global step and
+    epoch of the first non-finite loss in two 0-dim tensors (-1 while none); the step and epoch
+    enter the kernel as scalar arguments, so no host tensor is built or copied. The flags are read
+    at most once per validation, once per epoch end, and every ``check_every_n_steps`` steps when
+    set. The check runs before any checkpoint callback (Lightning orders those last), so
+    ``last.ckpt`` and ``best.ckpt`` keep the last good weights, and raises
     :class:`TrainingDiverged`, which ends ``trainer.fit``.
     """
 
     def __init__(self, check_every_n_steps: int | None = None) -> None:
         self.check_every_n_steps = check_every_n_steps
-        self._first: Tensor | None = None  # [step, epoch] of the first non-finite loss, -1 while none
+        self._step: Tensor | None = None  # global step of the first non-finite loss, -1 while none
+        self._epoch: Tensor | None = None  # its epoch
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, Tensor):
             return
-        if self._first is None or self._first.device != loss.device:
-            self._first = torch.full((2,), -1, dtype=torch.long, device=loss.device)
-        where = torch.tensor([trainer.global_step, trainer.current_epoch], device="cpu").to(loss.device,
-                                                                                             non_blocking=True)
-        bad = ~torch.isfinite(loss.detach()).all() & (self._first[0] < 0)
-        self._first = torch.where(bad, where, self._first)
+        if self._step is None or self._step.device != loss.device:
+            self._step = torch.full((), -1, dtype=torch.long, device=loss.device)
+            self._epoch = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()).all() & (self._step < 0)
+        self._step = torch.where(bad, trainer.global_step, self._step)
+        self._epoch = torch.where(bad, trainer.current_epoch, self._epoch)
         n = self.check_every_n_steps
         if n and trainer.global_step % n == 0:
             self.check(trainer, pl_module)
 
     def check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Raise :class:`TrainingDiverged` if a non-finite loss was seen or the weights are non-finite."""
-        if self._first is not None:
-            step, epoch = (int(v) for v in self._first.tolist())
+        """Raise :class:`TrainingDiverged` if a non-finite loss was seen or the weights are non-finite
+        (the one host read)."""
+        if self._step is not None and self._epoch is not None:
+            step, epoch = int(self._step), int(self._epoch)
             if step >= 0:
                 raise TrainingDiverged(epoch, step)
         if not weights_finite(pl_module):

@@ -1,9 +1,10 @@
 """Classification metrics.
 
-Training steps use :class:`ConfusionMetrics`: one ``bincount`` per step into a confusion matrix,
-from which accuracy and macro-F1 are read once per epoch. That costs a third of what two
-torchmetrics ``StatScores`` updates cost per step (measured in ``scripts/bench_overhead.py``)
-and gives the same numbers (tested against torchmetrics). Validation and test use torchmetrics'
+Training steps use :class:`ConfusionMetrics`: one ``scatter_add_`` per step into a confusion
+matrix on the device, from which accuracy and macro-F1 are read once per epoch. It gives the same
+numbers as torchmetrics (tested) at a fraction of the cost of two ``StatScores`` updates per step,
+and never waits for the host: ``torch.bincount``, used before, reads its input's maximum back to
+the host on CUDA (its output size depends on it), a sync on every step. Validation and test use torchmetrics'
 own ``MulticlassAccuracy`` and ``MulticlassF1Score``.
 """
 
@@ -30,8 +31,9 @@ class ConfusionMetrics(Metric):
         self.add_state("counts", torch.zeros(num_classes * num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, logits: Tensor, target: Tensor) -> None:
+        """Count each ``(target, argmax)`` pair: device ops only, no host sync."""
         index = target * self.num_classes + logits.argmax(dim=-1)
-        self.counts += torch.bincount(index, minlength=self.num_classes**2)
+        self.counts.scatter_add_(0, index, torch.ones_like(index))
 
     def compute(self) -> dict[str, Tensor]:
         cm = self.counts.view(self.num_classes, self.num_classes).double()  # rows: target, cols: prediction

@@ -46,7 +46,7 @@ class FusionClassifier(pl.LightningModule):
         self.augmentation = augmentation
         self.config = config or {}
         self.metrics = nn.ModuleDict({f"{s}_": make_metrics(num_classes, f"{s}/") for s in ("train", "val", "test")})
-        # the test confusion matrix (one bincount per batch on the device), read by fusionlab.training.plots
+        # the test confusion matrix (one scatter_add per batch on the device), read by fusionlab.training.plots
         self.test_confusion = ConfusionMetrics(num_classes)
         self._loss_sum: dict[str, Tensor] = {}
         self._count: dict[str, int] = {}
