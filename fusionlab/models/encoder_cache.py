@@ -124,6 +124,7 @@ class SubwordInputs:
         self.source, self.max_length, self.cache_layers = source, max_length, cache_layers
         self.cache_dir = Path(cache_dir)
         self.info: dict[str, Any] = {}
+        self.lengths: dict[str, dict[str, float]] = {}
 
     def arrays(self, texts: dict[str, list[str]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{split: (inputs, mask)}`` for the texts of each split (one shared width ``T``)."""
@@ -141,3 +142,20 @@ class SubwordInputs:
 
     def state(self) -> dict[str, Any]:
         return {**self.tokenizer.state(), "cache_layers": self.cache_layers}
+
+    def attach(self, dm: Any) -> None:
+        """Append the sub-word inputs and their mask to each of ``dm.splits`` (after its setup), in the
+        rows of its train / validation carve-out and its test split."""
+        raw = dm.load_texts()
+        texts = {name: [raw["texts_train"][i] for i in dm.indices[name]] for name in dm.splits if name != "test"}
+        texts["test"] = list(raw["texts_test"])
+        for name, (inputs, mask) in self.arrays(texts).items():
+            dm.splits[name] = (*dm.splits[name], torch.as_tensor(inputs), torch.as_tensor(mask))
+            lengths = mask.sum(axis=1)
+            self.lengths[name] = {"mean": round(float(lengths.mean()), 2),
+                                  "at_max_length": round(float((lengths >= self.max_length).mean()), 4)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "max_length": self.max_length, "cache_layers": self.cache_layers,
+                "tokenizer": self.tokenizer.settings(), "lengths": self.lengths,
+                **({"cache": self.info} if self.info else {})}

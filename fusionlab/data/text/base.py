@@ -2,7 +2,11 @@
 fitted on the training part only, token ids cached.
 
 Batches are ``(x, y, mask)``: ``x`` int64 ``(B, L)`` token ids (0 padding, 1 unknown), ``mask`` bool
-``(B, L)`` True on real tokens. Token ids are cached (checksummed, :mod:`fusionlab.data.cache`) as
+``(B, L)`` True on real tokens. With ``subwords`` (a pretrained encoder's folder or package, for
+``branch=pretrained_transformer``) batches are ``(x, y, mask, subwords, subword_mask)``: the same
+texts through the encoder's own tokenizer, as ids ``(B, T)``, or with ``subwords_cache_layers = k``
+as the cached outputs of its first ``k`` frozen layers ``(B, T, H)``
+(:mod:`fusionlab.models.encoder_cache`). Token ids are cached (checksummed, :mod:`fusionlab.data.cache`) as
 ``data_dir/text/<class>-<hash of every argument that changes them>.npz``; a user's file is part of
 the key by path, size and modification time, so an edited file is tokenised again.
 """
@@ -18,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import ConfigError, PositiveInt, choice
+from fusionlab.config.schema import ConfigError, NonNegativeInt, PositiveInt, choice
 from fusionlab.data.base import ArrayDataModule
 from fusionlab.data.cache import load_cached, save_cached
 from fusionlab.data.describe import describe_tokens
@@ -58,12 +62,21 @@ class TextDataModule(ArrayDataModule):
         min_freq: PositiveInt = 1,
         max_vocab: VocabSize | None = None,
         max_length: PositiveInt = 256,
+        subwords: str | None = None,
+        subwords_max_length: PositiveInt = 256,
+        subwords_cache_layers: NonNegativeInt = 0,
         **options: Any,
     ) -> None:
         options["preprocessing"] = NoScaling()  # token ids are not scaled
         super().__init__(**options)
         self.data_dir = Path(data_dir)
         self.tokenizer = Tokenizer(level, lowercase, strip_punctuation, min_freq, max_vocab, max_length)
+        self.subwords = None
+        if subwords:  # a pretrained encoder's own tokenizer beside the word vocabulary
+            from fusionlab.models.encoder_cache import SubwordInputs
+
+            self.subwords = SubwordInputs(subwords, subwords_max_length, subwords_cache_layers,
+                                          self.data_dir / "encoders")
         self.load_seconds = 0.0
         self.from_cache = False
 
@@ -77,6 +90,19 @@ class TextDataModule(ArrayDataModule):
         (arrays), already checked with :func:`~fusionlab.data.text.checks.check_texts` /
         :func:`~fusionlab.data.text.checks.check_labels`."""
         raise NotImplementedError
+
+    # -- sub-word inputs of a pretrained branch -------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        super().setup(stage)
+        if self.subwords is not None:
+            self.subwords.attach(self)
+
+    @property
+    def input_spec(self) -> Any:
+        spec = super().input_spec
+        return spec.with_(subwords=self.subwords.spec()) if self.subwords is not None else spec
 
     # -- arrays for the base class ------------------------------------------------------------------
     def cache_path(self) -> Path:
@@ -134,4 +160,6 @@ class TextDataModule(ArrayDataModule):
         out["tokenizer"] = self.tokenizer.config()
         out.update(describe_tokens(self))
         out["vocabulary"] = list(self.tokenizer.tokens)
+        if self.subwords is not None:
+            out["subwords"] = self.subwords.describe()
         return out
