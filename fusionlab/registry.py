@@ -305,7 +305,8 @@ def _saved_node_problem(path: str, node: Any, extra: frozenset[str]) -> str | No
                 return f"has an interpolation in the key {path}.{k} (a saved config holds plain values)"
         for flag, accepted in HYDRA_FLAGS.items():
             if flag in node and not _flag_ok(node[flag], accepted):
-                return f"has {path}.{flag}={node[flag]!r} (expected one of {list(accepted)})"
+                expected = "true or false" if accepted == (bool,) else ", ".join(accepted[:-1]) + f" or {accepted[-1]}"
+                return f"has {path}.{flag}={node[flag]!r} (expected {expected})"
         if "_args_" in node and not isinstance(node["_args_"], (list, tuple)):
             return f"has {path}._args_ that is not a list"
         if "_target_" in node:
