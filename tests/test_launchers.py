@@ -206,3 +206,38 @@ def test_ddp_on_two_cpu_processes_writes_synced_metrics_once(tmp_path: Path, env
     assert (run / "plots" / "confusion_matrix.png").is_file()  # test counts summed over both processes
     assert not list(run.glob(".metrics.json*"))
     assert json.loads((run / "metrics.json").read_text())["choices"]["trainer"] == "ddp_cpu"
+
+
+# -- the sweeper plugin uses public APIs only ----------------------------------------------------------
+def test_sweeper_reads_the_pruning_mark_the_callback_writes() -> None:
+    from fusionlab.training.pruning import PRUNED_ATTR
+    from hydra_plugins.fusionlab_optuna import resumable
+
+    assert resumable.PRUNED_ATTR == PRUNED_ATTR
+
+
+def test_sweeper_turns_the_shipped_search_space_into_optuna_distributions() -> None:
+    pytest.importorskip("optuna")
+    from omegaconf import OmegaConf
+    from optuna import distributions as d
+
+    from hydra_plugins.fusionlab_optuna.resumable import search_space
+
+    params = OmegaConf.load(CONF / "hparams_search" / "fusion_optuna.yaml").hydra.sweeper.params
+    space, fixed = search_space([f"{k}={v}" for k, v in params.items()] + ["seed=3", "optimizer.lr=0.01"])
+    assert fixed == {"seed": "3", "optimizer.lr": "0.01"}  # a fixed value replaces the searched one
+    assert space["fusion"] == d.CategoricalDistribution(["concat", "sum", "gated", "attention", "lowrank"])
+    assert space["model.branches.cnn.channels"].choices == ("[32,64,64]", "[64,64,64]", "[64,128,128]")
+    assert space["model.branches.rnn.hidden"] == d.CategoricalDistribution([32, 64, 128])
+    assert space["regularizer.dropout"] == d.UniformDistribution(0.0, 0.5)
+    assert "optimizer.lr" not in space
+
+
+def test_no_private_hydra_or_optuna_internals_are_patched_or_read() -> None:
+    sources = [ROOT / "hydra_plugins" / "fusionlab_optuna" / "resumable.py", ROOT / "fusionlab" / "cli.py",
+               ROOT / "fusionlab" / "cli_errors.py"]
+    for path in sources:
+        text = path.read_text()
+        for private in ("_internal", "._storage", "._backend", "._rng", "._trial_id", "._return_value",
+                        "optuna.create_study =", "run_and_report"):
+            assert private not in text, f"{path.name} uses {private}"

@@ -1,22 +1,26 @@
-"""An Optuna sweeper that resumes: ``n_trials`` counts the study's finished trials, and a job that
-returns NaN (a failed fusionlab job) is a failed trial rather than the end of the search.
+"""An Optuna sweeper that resumes its study, survives failed trials and records pruned ones.
 
-Hydra's Optuna sweeper (1.3, with optuna 2.10) runs ``n_trials`` *more* trials each time it is
-started on a stored study, numbers their folders from 0 again (overwriting the earlier ones), and
-stops the whole search on a NaN objective (``study.tell`` raises). This subclass, used by
-``conf/hparams_search/*.yaml``:
+Used by ``conf/hparams_search/*.yaml`` (``hydra.sweeper._target_``); it takes the same settings as
+Hydra's Optuna sweeper (``override /hydra/sweeper: optuna``: sampler, direction, storage,
+study_name, n_trials, n_jobs, max_failure_rate, params) and runs Optuna's public ask-and-tell loop:
 
-- counts the study's finished trials (complete, pruned, failed) and runs only the rest of
-  ``n_trials``; trials left ``RUNNING`` by an interrupted search are marked failed and re-run;
-- numbers job folders after the trials already stored, so job folder ``k`` is Optuna trial ``k``,
-  and moves a seeded sampler on, so the resumed part does not repeat the first suggestions;
-- creates the folder of a ``sqlite:///`` storage before Optuna opens it;
-- turns a NaN return value into a failed job, which the sweeper records as a failed trial
-  (``max_failure_rate`` decides whether the search goes on);
-- records a trial that the job's ``OptunaPruning`` callback stopped (``fusionlab.training.pruning``)
-  as ``PRUNED`` rather than ``COMPLETE``.
+- ``optuna.create_study(..., load_if_exists=True)`` reopens a stored study; ``n_trials`` is the
+  number of *finished* trials (complete, pruned, failed) the study should hold, so a rerun runs only
+  the rest. Trials left ``RUNNING`` by an interrupted search are told ``FAIL`` and run again;
+- job folder ``k`` is Optuna trial ``k`` (folders continue after the stored trials), which the job's
+  ``OptunaPruning`` callback (``fusionlab.training.pruning``) relies on to reopen its trial;
+- a seeded sampler is built again with ``seed + <stored trials>``, so the resumed part does not
+  repeat the first suggestions (deterministically);
+- a job that failed or returned a non-finite objective (a failed fusionlab job returns NaN) is told
+  ``FAIL``; ``max_failure_rate`` decides whether the search goes on;
+- a job whose trial the pruning callback marked (user attribute ``pruned_at_epoch``, read from a
+  freshly loaded study) is told ``PRUNED``;
+- the ``sqlite:///`` storage's folder is created first; the best parameters go to
+  ``<sweep dir>/optimization_results.yaml`` (a warning when no trial completed).
 
-optuna is imported only when a sweep starts: Hydra imports this module at every start-up.
+Only public APIs of Hydra (``Sweeper``, ``Plugins``, the override parser) and Optuna (``create_study``,
+``load_study``, ``ask``/``tell``) are used. optuna is imported only when a sweep starts: Hydra imports
+this module at every start-up (``--help`` included).
 """
 
 from __future__ import annotations
@@ -27,122 +31,186 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
+PRUNED_ATTR = "pruned_at_epoch"  # = fusionlab.training.pruning.PRUNED_ATTR (a test checks they agree)
 
-class ResumableOptunaSweeper(OptunaSweeper):
-    """:class:`OptunaSweeper` whose ``n_trials`` is the study's total (see the module docstring)."""
+
+class ResumableOptunaSweeper(Sweeper):
+    """Hydra sweeper: Optuna's ask-and-tell over ``params``; ``n_trials`` is the study's total."""
+
+    def __init__(self, sampler: Any, direction: Any, storage: str | None, study_name: str | None, n_trials: int,
+                 n_jobs: int, max_failure_rate: float, search_space: Any = None, custom_search_space: Any = None,
+                 params: DictConfig | None = None) -> None:
+        if search_space or custom_search_space:
+            raise ValueError("hydra.sweeper: set the search space in hydra.sweeper.params (search_space and "
+                             "custom_search_space are not supported by ResumableOptunaSweeper)")
+        if not 0.0 <= max_failure_rate <= 1.0:
+            raise ValueError(f"hydra.sweeper.max_failure_rate: must be in [0, 1], got {max_failure_rate}")
+        self.sampler, self.storage, self.study_name = sampler, storage, study_name
+        self.directions = [getattr(d, "name", d) for d in (direction if isinstance(direction, Sequence)
+                                                            and not isinstance(direction, str) else [direction])]
+        self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.params = params
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
+                                                                task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
-        impl = self.sweeper
-        storage = impl.storage if isinstance(impl.storage, str) else None
-        if storage and storage.startswith("sqlite:///"):
-            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        if storage and impl.study_name:
-            finished, stored = _resume(storage, impl.study_name)
-            remaining = max(0, impl.n_trials - finished)
-            if stored:
-                log.info(f"Study {impl.study_name}: {finished} finished trials stored, {remaining} to run")
-            impl.n_trials, impl.job_idx = remaining, stored
-            if stored:
-                _reseed(impl.sampler, stored)
-        impl.launcher = _NaNIsFailure(impl.launcher)
+        import optuna
+        from optuna.trial import TrialState
+
+        assert self.config is not None and self.launcher is not None
+        overrides = [f"{k}={v}" for k, v in (self.params or {}).items()] + list(arguments)
+        space, fixed = search_space(overrides)
+        if isinstance(self.storage, str) and self.storage.startswith("sqlite:///"):
+            Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=self.sampler,
+                                    directions=self.directions, load_if_exists=True)
+        stored = study.get_trials(deepcopy=False)
+        for t in stored:
+            if t.state == TrialState.RUNNING:  # left by an interrupted search: fail it (a new trial re-runs it)
+                study.tell(t.number, state=TrialState.FAIL)
+        finished = len(stored)  # every stored trial is finished now
+        if stored:
+            study = optuna.load_study(study_name=study.study_name, storage=self.storage,
+                                      sampler=self._sampler_after(len(stored)))
+        to_go = max(0, self.n_trials - finished)
+        log.info(f"Study {study.study_name} ({self.storage}): {finished} finished trials stored, {to_go} to run; "
+                 f"sampler {type(study.sampler).__name__}, directions {self.directions}")
+        job_idx = len(stored)
+        while to_go > 0:
+            asked = [study.ask(fixed_distributions=space) for _ in range(min(self.n_jobs, to_go))]
+            for trial in asked:
+                for name, value in fixed.items():
+                    trial.set_user_attr(name, value)
+            jobs = [tuple(f"{k}={v}" for k, v in {**trial.params, **fixed}.items()) for trial in asked]
+            if asked[0].number != job_idx:
+                log.warning(f"trial {asked[0].number} runs in job folder {job_idx}: another process uses the study")
+            returns = self.launcher.launch(jobs, initial_job_idx=job_idx)
+            job_idx += len(returns)
+            pruned = self._pruned_trials(study.study_name)
+            failures = []
+            for trial, ret in zip(asked, returns):
+                state, values, problem = outcome(ret, len(self.directions), trial.number in pruned)
+                study.tell(trial, values=values, state=state)
+                if problem:
+                    log.warning(f"Trial {trial.number} failed: {problem}")
+                    failures.append(problem)
+            if len(failures) / len(returns) > self.max_failure_rate:
+                raise RuntimeError(f"{len(failures)} of {len(returns)} trials failed (max_failure_rate="
+                                   f"{self.max_failure_rate}): {failures[0]}")
+            to_go -= len(returns)
+        self._write_results(study)
+
+    def _sampler_after(self, stored: int) -> Any:
+        """The configured sampler, with ``seed + stored`` when it is seeded (a resumed search moves on)."""
+        from hydra.utils import instantiate
+
+        assert self.config is not None
+        cfg = self.config.hydra.sweeper.get("sampler")
+        if cfg is None or cfg.get("seed") is None or cfg.get("_partial_", False):
+            return self.sampler
+        return instantiate(cfg, seed=(int(cfg.seed) + stored) % 2**31)
+
+    def _pruned_trials(self, study_name: str) -> set[int]:
+        """Numbers of the trials whose job marked them pruned (read past this process's cache)."""
+        if not self.storage:
+            return set()
         import optuna
 
-        create_study = optuna.create_study
-        optuna.create_study = lambda *a, **k: _tells_pruned(create_study(*a, **k))
-        try:
-            impl.sweep(arguments)
-        except ValueError:  # Hydra asks the study for its best trial, and none completed
-            if not storage or not impl.study_name or _completed(storage, impl.study_name):
-                raise
-            log.warning(f"Study {impl.study_name}: no trial completed (all pruned or failed), so no best "
+        fresh = optuna.load_study(study_name=study_name, storage=self.storage)
+        return {t.number for t in fresh.get_trials(deepcopy=False) if PRUNED_ATTR in t.user_attrs}
+
+    def _write_results(self, study: Any) -> None:
+        from optuna.trial import TrialState
+
+        assert self.config is not None
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            log.warning(f"Study {study.study_name}: no trial completed (all pruned or failed), so no best "
                         "parameters; see each trial's metrics.json")
-        finally:
-            optuna.create_study = create_study
+            return
+        if len(self.directions) == 1:
+            results = {"name": "optuna", "best_params": study.best_trial.params, "best_value": study.best_value}
+            log.info(f"Best parameters: {study.best_trial.params}")
+            log.info(f"Best value: {study.best_value}")
+        else:
+            results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values}
+                                                       for t in study.best_trials]}
+            log.info(f"Number of Pareto solutions: {len(study.best_trials)}")
+        OmegaConf.save(OmegaConf.create(results), Path(self.config.hydra.sweep.dir) / "optimization_results.yaml")
 
 
-def _completed(storage: str, study_name: str) -> int:
-    import optuna
+def outcome(ret: JobReturn, n_objectives: int, pruned: bool) -> tuple[Any, list[float] | None, str | None]:
+    """(state, values, problem) to tell Optuna for a finished job."""
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    return sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
-
-
-def _tells_pruned(study: Any) -> Any:
-    """``study.tell(trial, COMPLETE)`` becomes ``PRUNED`` for a trial its job marked as pruned."""
-    from optuna.trial import TrialState
-
-    from fusionlab.training.pruning import PRUNED_ATTR
-
-    tell = study.tell
-    storage = getattr(study._storage, "_backend", study._storage)  # past the cache: the job wrote the mark
-
-    def tell_pruned(trial: Any, values: Any = None, state: Any = None) -> Any:
-        trial_id = getattr(trial, "_trial_id", None)
-        if state == TrialState.COMPLETE and trial_id is not None \
-                and PRUNED_ATTR in storage.get_trial(trial_id).user_attrs:
-            state, values = TrialState.PRUNED, None
-        return tell(trial, values=values, state=state)
-
-    study.tell = tell_pruned
-    return study
-
-
-def _resume(storage: str, study_name: str) -> tuple[int, int]:
-    """(finished trials, all trials) of a stored study; running ones left by a crash become failed."""
-    import optuna
-    from optuna.trial import TrialState
-
+    if ret.status != JobStatus.COMPLETED:
+        try:
+            ret.return_value  # noqa: B018  (JobReturn raises the job's exception here)
+        except Exception as e:
+            return TrialState.FAIL, None, f"the job raised {type(e).__name__}: {e}"
+        return TrialState.FAIL, None, "the job did not complete"
+    if pruned:
+        return TrialState.PRUNED, None, None
+    value = ret.return_value
+    raw = list(value) if n_objectives > 1 and isinstance(value, Sequence) else [value]
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:  # no such study yet
-        return 0, 0
-    trials = study.get_trials(deepcopy=False)
-    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    finished = sum(t.state in done for t in trials)
-    for t in trials:
-        if t.state == TrialState.RUNNING:  # interrupted: fail it (it will be run again as a new trial)
-            study._storage.set_trial_state(t._trial_id, TrialState.FAIL)
-    return finished, len(trials)
-
-
-def _reseed(sampler: Any, offset: int) -> None:
-    """Move a seeded sampler's random stream on by ``offset`` (deterministically), so a resumed search
-    does not suggest the first trials of the fresh search again. Optuna 2.10 samplers keep a numpy
-    ``RandomState`` in ``_rng`` (TPE also in its start-up ``_random_sampler``)."""
-    import numpy as np
-
-    for s in (sampler, getattr(sampler, "_random_sampler", None)):
-        rng = getattr(s, "_rng", None)
-        if isinstance(rng, np.random.RandomState):
-            rng.seed((int(rng.randint(2**31 - 1)) + offset) % 2**31)
-
-
-class _NaNIsFailure:
-    """Wraps a launcher: a job that returned a non-finite number is reported as a failed job."""
-
-    def __init__(self, launcher: Any) -> None:
-        self.launcher = launcher
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.launcher, name)
-
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        returns = self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
-        for ret in returns:
-            if ret.status == JobStatus.COMPLETED and _non_finite(ret._return_value):
-                ret.status = JobStatus.FAILED
-                ret._return_value = ValueError(f"objective {ret._return_value}: the job failed (see its metrics.json)")
-        return returns
-
-
-def _non_finite(value: Any) -> bool:
-    try:
-        return not math.isfinite(float(value))
+        values = [float(v) for v in raw]
     except (TypeError, ValueError):
-        return False
+        return TrialState.FAIL, None, f"objective {value!r} is not a number"
+    if len(values) != n_objectives:
+        return TrialState.FAIL, None, f"{len(values)} objectives returned, {n_objectives} expected"
+    if not all(math.isfinite(v) for v in values):
+        return TrialState.FAIL, None, f"objective {value}: the job failed (see its metrics.json)"
+    return TrialState.COMPLETE, values, None
+
+
+def search_space(overrides: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Optuna distributions for the sweep overrides (``choice``, ``range``, ``interval``, ``tag(log, ...)``)
+    and the fixed ``key=value`` ones, in Hydra's override syntax."""
+    space: dict[str, Any] = {}
+    fixed: dict[str, str] = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        name = override.get_key_element()
+        if override.is_sweep_override():
+            space[name] = distribution(override)
+        else:
+            fixed[name] = override.get_value_element_as_str()
+    for name in fixed:
+        space.pop(name, None)  # a fixed value on the command line replaces the searched one
+    return space, fixed
+
+
+def distribution(override: Override) -> Any:
+    """The Optuna distribution of one sweep override (as Hydra's Optuna sweeper reads them)."""
+    from optuna import distributions as d
+
+    value = override.value()
+    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
+        return d.CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+    if isinstance(value, RangeSweep):
+        if any(isinstance(x, float) for x in (value.start, value.stop, value.step)):
+            return d.DiscreteUniformDistribution(value.start, value.stop, value.step)
+        return d.IntUniformDistribution(int(value.start), int(value.stop), step=int(value.step))
+    if isinstance(value, IntervalSweep):
+        ints = isinstance(value.start, int) and isinstance(value.end, int)
+        if "log" in value.tags:
+            return (d.IntLogUniformDistribution(int(value.start), int(value.end)) if ints
+                    else d.LogUniformDistribution(value.start, value.end))
+        return d.IntUniformDistribution(value.start, value.end) if ints else d.UniformDistribution(value.start,
+                                                                                                    value.end)
+    raise ValueError(f"hydra.sweeper.params: {override.input_line} is not a sweep Optuna can search "
+                     "(use choice, range or interval)")
