@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from fusionlab.training.plots import TrainingPlots
 from fusionlab.training.run import prepare, train
@@ -65,3 +66,51 @@ def test_a_fast_dev_run_smoke_check_draws_nothing(make_cfg, tmp_path) -> None:
 
     train(make_cfg(["trainer.fast_dev_run=true", "logger=none"]))
     assert not (tmp_path / "plots").exists() or not any((tmp_path / "plots").iterdir())
+
+
+@pytest.mark.parametrize(("n", "names"), [(2, ["negative", "positive"]), (3, None), (4, ["a", "b", "c", "d"]),
+                                          (10, None), (30, [f"class_{i}" for i in range(30)])])
+def test_confusion_matrix_labels_its_classes_and_keeps_every_text_inside_the_figure(n: int, names, tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import fusionlab.training.plots as plots
+
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi: saved.append(fig))
+    counts = torch.arange(n * n).view(n, n) % 7 + torch.eye(n, dtype=torch.long) * 20
+    TrainingPlots(str(tmp_path)).write_confusion_matrix(counts, tmp_path / "cm.png", names)
+    fig = saved[0]
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    ax, cbar = fig.axes
+    expected = names if names is not None else [str(i) for i in range(n)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == expected
+    assert [t.get_text() for t in ax.get_yticklabels()] == expected
+    assert ax.get_title().startswith("test confusion matrix")
+    assert cbar.get_ylabel() == "fraction of the true class"
+    texts = [ax.title, cbar.yaxis.label, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]
+    box = fig.bbox
+    for t in texts:
+        e = t.get_window_extent(renderer)
+        assert box.x0 <= e.x0 and e.x1 <= box.x1 and box.y0 <= e.y0 and e.y1 <= box.y1, (t.get_text(), e, box)
+
+
+def test_the_plot_names_classes_as_the_datamodule_does(make_cfg, tmp_path: Path, monkeypatch) -> None:
+    """The labels drawn are the datamodule's ``class_names`` (label order), not 0..K-1."""
+    import fusionlab.training.plots as plots
+
+    drawn = {}
+    real = plots.confusion_figure
+
+    def record(counts, names=None):
+        drawn["names"] = list(names) if names is not None else None
+        return real(counts, names)
+
+    monkeypatch.setattr(plots, "confusion_figure", record)
+    dm, module, trainer = prepare(make_cfg(["debug=limit", "trainer.max_epochs=1", "logger=none"]))
+    dm.classes = [f"digit {c}" for c in dm.classes]  # names that differ from the label indices
+    trainer.fit(module, datamodule=dm)
+    trainer.test(module, datamodule=dm, verbose=False)
+    assert drawn["names"] == dm.class_names == [f"digit {i}" for i in range(dm.num_classes)]
+    assert (tmp_path / "plots" / "confusion_matrix.png").read_bytes()[:8] == PNG

@@ -68,7 +68,7 @@ class TrainingPlots(pl.Callback):
         metric.reset()
         self.confusion = counts
         if trainer.is_global_zero and counts.sum() > 0 and not trainer.fast_dev_run:
-            names = getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
+            names = getattr(trainer.datamodule, "class_names", None)  # label order; None: indices
             self.write_confusion_matrix(counts, self.dirpath / "confusion_matrix.png", names)
 
     # -- drawing ---------------------------------------------------------------------------------------
@@ -91,27 +91,45 @@ class TrainingPlots(pl.Callback):
         _save(fig, path, self.dpi)
 
     def write_confusion_matrix(self, counts: torch.Tensor, path: Path, names: Any = None) -> None:
-        from matplotlib.figure import Figure
+        _save(confusion_figure(counts, names), path, self.dpi)
 
-        n = counts.shape[0]
-        labels = [str(c) for c in (names if names is not None else range(n))]
-        rates = counts.double() / counts.sum(dim=1, keepdim=True).clamp(min=1)  # rows: true class
-        fig = Figure(figsize=(1.0 + 0.45 * n, 0.8 + 0.45 * n), layout="constrained")
-        ax = fig.subplots()
-        image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
-        fig.colorbar(image, ax=ax, label="fraction of the true class")
-        if n <= 30:
-            for i in range(n):
-                for j in range(n):
-                    ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
-                            color="white" if rates[i, j] > 0.5 else "black")
-        ax.set_xticks(range(n), labels, rotation=90 if n > 10 else 0)
-        ax.set_yticks(range(n), labels)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        accuracy = float(counts.diag().sum() / counts.sum())
-        ax.set_title(f"test confusion matrix (acc {accuracy:.3f}, n={int(counts.sum())})")
-        _save(fig, path, self.dpi)
+
+def confusion_figure(counts: torch.Tensor, names: Any = None) -> Any:
+    """The confusion matrix as a matplotlib ``Figure``: rows are true classes, columns predictions,
+    colour the fraction of the true class, each cell its count. ``names`` label the classes in label
+    order (the datamodule's ``class_names``); without them, the label indices.
+
+    The figure grows with the number of classes and the longest name, never below a size that holds
+    the two-line title and the colour bar's label, and constrained layout places them inside it.
+    """
+    from matplotlib.figure import Figure
+
+    n = counts.shape[0]
+    labels = [str(c) for c in (names if names is not None else range(n))]
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} class names for a {n}-class confusion matrix")
+    rates = counts.double() / counts.sum(dim=1, keepdim=True).clamp(min=1)  # rows: true class
+    longest = max(len(label) for label in labels)
+    label_in = 0.07 * min(longest, 30)  # inches of tick-label text (about 7 points a character)
+    cell = 0.45
+    fig = Figure(figsize=(max(4.8, 2.2 + cell * n + label_in), max(4.0, 1.6 + cell * n + label_in)),
+                 layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="fraction of the true class", shrink=min(1.0, 0.4 + 0.1 * n))
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), labels, rotation=90 if n > 10 or longest > 6 else 0)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    total = int(counts.sum())
+    accuracy = float(counts.diag().sum()) / max(total, 1)
+    ax.set_title(f"test confusion matrix\nacc {accuracy:.3f}, n={total}", fontsize=10)
+    return fig
 
 
 def _save(fig: Any, path: Path, dpi: int) -> None:
