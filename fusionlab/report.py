@@ -1,13 +1,19 @@
 """``fusionlab-report``: summarise Hydra multirun folders as a Markdown table, a CSV and a bar chart.
 
-    fusionlab-report outputs/train/multiruns/<time> [more folders] [--metric test/acc] [--out DIR]
+    fusionlab-report outputs/train/multiruns/<time> [more folders] [--metric val/acc] [--also test/acc] [--out DIR]
 
 Every job folder (one holding ``.hydra/overrides.yaml``) is collected with its ``metrics.json``.
 Jobs are grouped by the swept keys (override keys whose value differs between jobs) other than
-``seed``; each group gets mean ± sample std, n, min and max of the metric, the mean wall time and
-the parameter count. Failed jobs (``status: failed`` or no ``metrics.json``) are listed with their
-error. Writes ``report.md``, ``report.csv`` (one row per group), ``jobs.csv`` (one row per job) and
-``report.png`` into ``--out`` (default: the first folder) and prints the Markdown.
+``seed``; each group gets mean ± sample std, n, min and max of the selection metric, the mean of
+each ``--also`` metric beside it, the mean wall time and the parameter count.
+
+Settings are ranked, and the best one selected, on the selection metric only: ``val/acc`` by
+default, or ``train/loss`` (lower is better) when no job has validation data. A test metric can
+never be the selection metric (that would pick the winner on the test set); test metrics
+(``test/acc`` by default) are reported beside it. Failed jobs (``status: failed`` or no
+``metrics.json``) are listed with their error. Writes ``report.md``, ``report.csv`` (one row per
+group), ``jobs.csv`` (one row per job) and ``report.png`` into ``--out`` (default: the first folder)
+and prints the Markdown.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import math
 import re
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,32 @@ import yaml
 
 PERCENT_METRICS = ("acc", "f1", "precision", "recall", "auroc")
 IGNORED_KEYS = ("seed",)
+VALIDATION_METRIC, NO_VALIDATION_METRIC = "val/acc", "train/loss"  # the default selection metrics
+REPORTED_BESIDE = ("test/acc",)
+
+
+class SelectionError(ValueError):
+    """A selection metric that would choose on the test set (or is not recorded)."""
+
+
+def check_selection_metric(metric: str) -> None:
+    """Refuse to rank or select on a test metric."""
+    if metric.split("/", 1)[0] == "test":
+        raise SelectionError(f"--metric {metric}: settings are selected on validation (e.g. val/acc) or on the "
+                             "training loss, never on test; test metrics are reported beside it (--also)")
+
+
+def selection_metric(jobs: list[Job]) -> str:
+    """``val/acc`` when any finished job has it, else ``train/loss`` (runs without validation data)."""
+    if any(j.ok and j.value(VALIDATION_METRIC) is not None for j in jobs):
+        return VALIDATION_METRIC
+    return NO_VALIDATION_METRIC
+
+
+def higher_is_better(metric: str) -> bool:
+    """Losses and errors go down; everything else (accuracy, F1, ...) goes up."""
+    name = metric.rsplit("/", 1)[-1]
+    return not any(word in name for word in ("loss", "error", "mse", "mae", "nll"))
 
 
 @dataclass
@@ -121,8 +154,14 @@ def _percent(metric: str) -> bool:
     return metric.rsplit("/", 1)[-1] in PERCENT_METRICS
 
 
-def summarise(groups: list[Group], metric: str) -> list[dict[str, Any]]:
-    """One row per group: n, mean, std, min, max of ``metric`` (raw units), failures, wall time, parameters."""
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values) if values else float("nan")
+    return mean, statistics.stdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
+
+
+def summarise(groups: list[Group], metric: str, also: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """One row per group: n, mean, std, min, max of ``metric`` (raw units), failures, the mean and std
+    of each ``also`` metric (``<name>_mean``, ``<name>_std``), wall time, parameters; in group order."""
     rows = []
     for g in groups:
         values = g.values(metric)
@@ -138,27 +177,52 @@ def summarise(groups: list[Group], metric: str) -> list[dict[str, Any]]:
             "std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else float("nan")),
             "min": min(values) if values else float("nan"),
             "max": max(values) if values else float("nan"),
+            **{f"{m}_{k}": v for m in also for k, v in zip(("mean", "std"), _mean_std(g.values(m)))},
             "wall_time_s": statistics.fmean(walls) if walls else float("nan"),
             "params": int(statistics.median(params)) if params else None,
         })
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], metric: str, failed: list[Job]) -> str:
+def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Rows best first on ``metric``'s mean (settings without a value last); adds ``rank`` and ``selected``."""
+    sign = -1.0 if higher_is_better(metric) else 1.0
+    ranked = sorted(rows, key=lambda r: (math.isnan(r["mean"]), sign * r["mean"] if not math.isnan(r["mean"]) else 0))
+    for i, r in enumerate(ranked):
+        r["rank"] = i + 1 if not math.isnan(r["mean"]) else None
+        r["selected"] = i == 0 and not math.isnan(r["mean"])
+    return ranked
+
+
+def _formatter(metric: str) -> tuple[str, Any]:
     scale, unit = (100.0, " (%)") if _percent(metric) else (1.0, "")
     digits = 1 if scale == 100.0 else 4
 
     def f(x: float) -> str:
         return "–" if math.isnan(x) else f"{x * scale:.{digits}f}"
 
-    lines = [f"| setting | {metric}{unit} mean ± std | n | min | max | wall time / run (s) | parameters |",
-             "|---|---|---|---|---|---|---|"]
+    return unit, f
+
+
+def markdown(rows: list[dict[str, Any]], metric: str, failed: list[Job], also: tuple[str, ...] = ()) -> str:
+    unit, f = _formatter(metric)
+    beside = [(m, *_formatter(m)) for m in also]
+    lines = [f"| setting | {metric}{unit} mean ± std | n | min | max | "
+             + "".join(f"{m}{u} mean ± std | " for m, u, _ in beside) + "wall time / run (s) | parameters |",
+             "|---|---|---|---|---|" + "---|" * len(beside) + "---|---|"]
     for r in rows:
         n = f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else "")
         wall = "–" if math.isnan(r["wall_time_s"]) else f"{r['wall_time_s']:.1f}"
         params = f"{r['params']:,}" if r["params"] is not None else "–"
-        lines.append(f"| `{r['setting']}` | {f(r['mean'])} ± {f(r['std'])} | {n} | {f(r['min'])} | {f(r['max'])} "
-                     f"| {wall} | {params} |")
+        setting = f"**`{r['setting']}`** (selected)" if r.get("selected") else f"`{r['setting']}`"
+        lines.append(f"| {setting} | {f(r['mean'])} ± {f(r['std'])} | {n} | {f(r['min'])} | {f(r['max'])} | "
+                     + "".join(f"{g(r[f'{m}_mean'])} ± {g(r[f'{m}_std'])} | " for m, _, g in beside)
+                     + f"{wall} | {params} |")
+    chosen = next((r for r in rows if r.get("selected")), None)
+    if chosen is not None:
+        better = "higher" if higher_is_better(metric) else "lower"
+        lines += ["", f"Ranked and selected on {metric} ({better} is better): `{chosen['setting']}`"
+                  + (f"; {', '.join(also)} reported beside it, never used to choose." if also else ".")]
     if failed:
         lines += ["", f"Failed jobs ({len(failed)}):", ""]
         lines += [f"- `{j.folder}` ({' '.join(f'{k}={v}' for k, v in j.overrides.items())}): {j.error}"
@@ -173,9 +237,10 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def job_rows(jobs: list[Job], metric: str) -> list[dict[str, Any]]:
+def job_rows(jobs: list[Job], metric: str, also: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return [{"folder": str(j.folder), "overrides": " ".join(f"{k}={v}" for k, v in j.overrides.items()),
              "status": "ok" if j.ok else "failed", metric: j.value(metric) if j.ok else None,
+             **{m: j.value(m) if j.ok else None for m in also},
              "wall_time_s": j.result.get("wall_time_s"), "params": j.result.get("params", {}).get("total"),
              "error": j.error or ""} for j in jobs]
 
@@ -203,19 +268,25 @@ def bar_chart(path: Path, rows: list[dict[str, Any]], metric: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def report(folders: list[Path], metric: str = "test/acc", out: Path | None = None, plot: bool = True,
-           keys: list[str] | None = None) -> str:
-    """Write ``report.md``, ``report.csv``, ``jobs.csv`` (and ``report.png``) into ``out``; return the Markdown."""
+def report(folders: list[Path], metric: str | None = None, out: Path | None = None, plot: bool = True,
+           keys: list[str] | None = None, also: tuple[str, ...] = REPORTED_BESIDE) -> str:
+    """Write ``report.md``, ``report.csv``, ``jobs.csv`` (and ``report.png``) into ``out``; return the Markdown.
+
+    ``metric`` ranks and selects the settings (default: :func:`selection_metric`); it may not be a test
+    metric (:class:`SelectionError`). ``also`` are reported beside it (test/acc by default)."""
     jobs = collect(folders)
     if not jobs:
         raise SystemExit(f"no job folders (with .hydra/overrides.yaml) under {', '.join(map(str, folders))}")
-    rows = summarise(group(jobs, keys), metric)
-    text = markdown(rows, metric, [j for j in jobs if not j.ok])
+    metric = metric or selection_metric(jobs)
+    check_selection_metric(metric)
+    also = tuple(m for m in also if m != metric)
+    rows = rank(summarise(group(jobs, keys), metric, also), metric)
+    text = markdown(rows, metric, [j for j in jobs if not j.ok], also)
     out = out or folders[0]
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(text)
     write_csv(out / "report.csv", rows)
-    write_csv(out / "jobs.csv", job_rows(jobs, metric))
+    write_csv(out / "jobs.csv", job_rows(jobs, metric, also))
     if plot:
         bar_chart(out / "report.png", rows, metric)
     return text
@@ -224,14 +295,22 @@ def report(folders: list[Path], metric: str = "test/acc", out: Path | None = Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fusionlab-report", description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="multirun folders (searched recursively)")
-    parser.add_argument("--metric", default="test/acc", help="metric from metrics.json (default: test/acc)")
+    parser.add_argument("--metric", default=None,
+                        help="metric that ranks and selects settings: validation or training, never test "
+                             "(default: val/acc, or train/loss when no job has validation data)")
+    parser.add_argument("--also", nargs="*", default=list(REPORTED_BESIDE),
+                        help="metrics reported beside it, never used to choose (default: test/acc)")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.* (default: first folder)")
     parser.add_argument("--keys", nargs="*", default=None,
                         help="group by these override keys (default: the swept ones but seed; "
                              "given without keys: all overrides but seed)")
     parser.add_argument("--no-plot", action="store_true", help="skip report.png")
     args = parser.parse_args(argv)
-    print(report(args.folders, args.metric, args.out, not args.no_plot, args.keys), end="")
+    try:
+        print(report(args.folders, args.metric, args.out, not args.no_plot, args.keys, tuple(args.also)), end="")
+    except SelectionError as e:
+        print(f"fusionlab-report: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
