@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fusionlab.training.mixing import CutMix, Mixup
+from fusionlab.augmentations import CutMix, Mixup
 from fusionlab.training.run import prepare
 
 
@@ -15,32 +15,66 @@ def batch(b: int = 16, classes: int = 5, length: int = 20) -> tuple[torch.Tensor
     return torch.randn(b, 2, length), F.one_hot(torch.randint(0, classes, (b,)), classes).float()
 
 
-def test_mixup_labels_are_the_mixed_one_hots() -> None:
+def _partners(xm: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each mixed row ``i``: the ``(lam_i, j_i)`` that best explain ``xm_i = lam x_i + (1 - lam) x_j``
+    (least squares over every candidate partner ``j``), found from the outputs alone."""
+    b = x.shape[0]
+    lams, partners = torch.empty(b), torch.empty(b, dtype=torch.long)
+    for i in range(b):
+        best = (float("inf"), 0.0, 0)
+        for j in range(b):
+            d = (x[i] - x[j]).ravel()
+            r = (xm[i] - x[j]).ravel()
+            lam = float(r @ d / (d @ d)) if j != i else 1.0
+            err = float((r - lam * d).abs().max()) if j != i else float((xm[i] - x[i]).abs().max())
+            if err < best[0]:
+                best = (err, lam, j)
+        assert best[0] < 1e-4, f"row {i} is not a mix of two examples"
+        lams[i], partners[i] = best[1], best[2]
+    return lams, partners
+
+
+def test_mixup_mixes_each_example_with_one_partner_and_its_label_alike() -> None:
     x, y = batch()
-    torch.manual_seed(7)
     xm, ym = Mixup(alpha=0.4)(x, y)
-    torch.manual_seed(7)  # replay the same draws
-    lam = torch.distributions.Beta(0.4, 0.4).sample().item()
-    perm = torch.randperm(x.shape[0])
-    torch.testing.assert_close(ym, lam * y + (1 - lam) * y[perm])
-    torch.testing.assert_close(xm, lam * x + (1 - lam) * x[perm])
+    lams, partners = _partners(xm, x)
+    moved = (xm - x).flatten(1).abs().amax(dim=1) > 1e-5  # rows paired with themselves stay as they were
+    lam = lams[moved]
+    assert len(lam) > 0 and torch.allclose(lam, lam[0].expand_as(lam), atol=1e-4)  # one lam per batch
+    assert 0 <= float(lam[0]) <= 1
+    torch.testing.assert_close(ym, lams[:, None] * y + (1 - lams[:, None]) * y[partners], atol=1e-4, rtol=0)
     torch.testing.assert_close(ym.sum(dim=1), torch.ones(len(y)))
+
+
+def test_mixup_draws_differ_between_batches_and_follow_the_seed() -> None:
+    x, y = batch()
+    torch.manual_seed(0)
+    first = Mixup(alpha=1.0)(x, y)[0]
+    second = Mixup(alpha=1.0)(x, y)[0]
+    torch.manual_seed(0)
+    again = Mixup(alpha=1.0)(x, y)[0]
+    assert not torch.equal(first, second) and torch.equal(first, again)
 
 
 def test_cutmix_pastes_a_window_and_mixes_labels_by_its_length() -> None:
     x, y = batch()
+    y = F.one_hot(torch.arange(16), 16).float()  # every example its own class: label weights show the window
     torch.manual_seed(3)
     xm, ym = CutMix(alpha=1.0)(x, y)
-    torch.manual_seed(3)  # replay the same draws
-    lam = torch.distributions.Beta(1.0, 1.0).sample().item()
-    perm = torch.randperm(x.shape[0])
-    width = int(round(20 * (1 - lam)))
-    start = int(torch.randint(0, 20 - width + 1, ()).item())
-    expected = x.clone()
-    expected[:, :, start : start + width] = x[perm][:, :, start : start + width]
-    torch.testing.assert_close(xm, expected)
-    torch.testing.assert_close(ym, (1 - width / 20) * y + (width / 20) * y[perm])
-    assert 0 < width < 20
+    widths = []
+    for i in range(len(x)):
+        changed = (xm[i] != x[i]).any(dim=0).nonzero().ravel()
+        width = len(changed)
+        widths.append(width)
+        if width:
+            assert int(changed.max() - changed.min()) + 1 == width  # one contiguous window
+            j = int(ym[i].argsort()[-2]) if width < 20 else int(ym[i].argmax())
+            torch.testing.assert_close(xm[i, :, changed], x[j, :, changed])  # taken from one partner
+            assert float(ym[i, j]) == pytest.approx(width / 20, abs=1e-6)
+        assert float(ym[i, i]) == pytest.approx(1 - width / 20, abs=1e-6) or width == 20
+    pasted = {w for w in widths if w}  # rows paired with themselves show no change
+    assert len(pasted) == 1  # one lam, one window width for the batch
+    assert 0 < max(widths) < 20
 
 
 def test_probability_zero_leaves_the_batch_alone() -> None:
@@ -69,13 +103,17 @@ def test_training_loss_uses_the_soft_targets_and_eval_is_untouched(make_cfg, opt
 def test_cutmix_on_images_pastes_a_box_and_mixes_labels_by_its_area() -> None:
     torch.manual_seed(5)
     x = torch.randn(8, 1, 12, 12)
-    y = F.one_hot(torch.arange(8) % 4, 4).float()
+    y = F.one_hot(torch.arange(8), 8).float()  # every image its own class
     xm, ym = CutMix(alpha=1.0)(x, y)
-    changed = (xm != x).any(dim=0).any(dim=0)  # (H, W)
-    rows, cols = changed.any(dim=1).sum().item(), changed.any(dim=0).sum().item()
-    assert 0 < rows * cols < 144
-    kept = 1 - rows * cols / 144
-    own = (ym * y).sum(dim=1)  # label weight left on each example's own class
-    # own class keeps exactly the unpasted area, unless the partner has the same class (then all of it)
-    same = (own - 1).abs() < 1e-6
-    assert torch.all(((own - kept).abs() < 1e-6) | same) and not torch.all(same)
+    areas = set()
+    for i in range(8):
+        changed = (xm[i, 0] != x[i, 0])
+        rows, cols = changed.any(dim=1).nonzero().ravel(), changed.any(dim=0).nonzero().ravel()
+        if not len(rows):
+            assert float(ym[i, i]) == pytest.approx(1.0)  # paired with itself
+            continue
+        h, w = int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1
+        assert int(changed.sum()) == h * w  # one rectangle
+        areas.add(h * w)
+        assert float(ym[i, i]) == pytest.approx(1 - h * w / 144, abs=1e-6)
+    assert len(areas) == 1 and 0 < areas.pop() < 144

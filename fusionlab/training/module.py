@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.augmentations.base import apply_augmentation
 from fusionlab.training.checkpoint import rng_state, set_rng_state
 from fusionlab.training.metrics import ConfusionMetrics, make_metrics
 from fusionlab.training.schedules import with_total_steps
@@ -61,13 +62,8 @@ class FusionClassifier(pl.LightningModule):
         x, y = batch[0], batch[1]
         mask = batch[2] if len(batch) > 2 else None
         target = y
-        if stage == "train" and self.augmentation is not None:
-            if getattr(self.augmentation, "mixes_labels", False):  # mixup, cutmix: soft targets
-                x, target = self.augmentation(x, F.one_hot(y, self.num_classes).to(torch.float32))
-            elif getattr(self.augmentation, "uses_mask", False):  # e.g. token augmentations
-                x = self.augmentation(x, mask)
-            else:
-                x = self.augmentation(x)
+        if stage == "train":  # augmentations honour the mask; mixup/cutmix give soft targets (and may change it)
+            x, target, mask = apply_augmentation(self.augmentation, x, y, mask, self.num_classes)
         logits = self.net(x, mask)
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, target, label_smoothing=smoothing)
