@@ -362,8 +362,12 @@ def kinds() -> list[str]:
 
 
 def conf_dir() -> Path:
-    """The shipped config folder (``conf/`` in a clone, the package ``fusionlab.conf`` when installed)."""
-    return Path(str(importlib.resources.files("fusionlab.conf")))
+    """The shipped config folder: ``conf/`` beside the package in a clone, else the installed
+    package ``fusionlab.conf``."""
+    import fusionlab
+
+    clone = Path(fusionlab.__file__).resolve().parents[1] / "conf"
+    return clone if (clone / "train.yaml").is_file() else Path(str(importlib.resources.files("fusionlab.conf")))
 
 
 def options(group: str, searchpath: Sequence[str | Path] = ()) -> list[str]:

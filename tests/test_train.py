@@ -10,8 +10,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from fusionlab.training.run import prepare, train
-from tests.conftest import read_metrics
+from fusionlab.config import ConfigError
+from fusionlab.training.run import evaluate, prepare, train
+from tests.conftest import read_metrics, run_cli
 
 SHORT = ["debug=limit"]  # 2 epochs x 3 batches, checkpoints and logs as in a real run
 
@@ -292,3 +293,32 @@ def test_keys_for_a_callback_that_is_not_configured_are_a_clear_error(make_cfg) 
     cfg = make_cfg(["debug=fast", "+callbacks.model_checkpoint.mode=min"])  # debug=fast: callbacks=none
     with pytest.raises(ConfigError, match=r"callbacks\.model_checkpoint: sets \['mode'\] but no model_checkpoint"):
         prepare(cfg)
+
+
+# -- eval.py and bad values: one line naming the key ------------------------------------------------
+def test_eval_without_ckpt_path_is_one_line(tmp_path: Path) -> None:
+    r = run_cli("eval.py", f"hydra.run.dir={tmp_path}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines() == [
+        "Error in config: ckpt_path: which checkpoint to test? e.g. python eval.py "
+        "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt"]
+
+
+def test_eval_accepts_threads_and_hints_at_the_checkpoint_in_a_run_folder(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(["debug=limit", "logger=none"], out=tmp_path / "run"))
+    with pytest.raises(ConfigError) as e:
+        evaluate(make_cfg([f"ckpt_path={tmp_path / 'run'}"], out=tmp_path / "e1", config_name="eval"))
+    assert e.value.key == "ckpt_path" and e.value.message == (
+        f"'{tmp_path / 'run'}' is a folder, not a checkpoint file; did you mean "
+        f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'best.ckpt'}?")
+    metrics = evaluate(make_cfg([f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'best.ckpt'}", "threads=1"],
+                                out=tmp_path / "e2", config_name="eval"))
+    assert torch.get_num_threads() == 1 and "test/acc" in metrics
+    assert read_metrics(tmp_path / "run")["metrics"]["test/acc"] == pytest.approx(metrics["test/acc"])
+
+
+def test_a_learning_rate_that_is_not_a_number_names_the_key(make_cfg, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        train(make_cfg(["optimizer.lr=abc"]))
+    assert (e.value.key, e.value.message) == ("optimizer.lr", "expected a number, got 'abc'")
+    assert not (tmp_path / "metrics.json").exists()

@@ -131,7 +131,9 @@ def regularizer_callbacks(reg: DictConfig | None) -> list[pl.Callback]:
         out.append(pl.callbacks.EarlyStopping(monitor=reg.early_stopping_monitor, mode=reg.early_stopping_mode,
                                               patience=reg.early_stopping_patience))
     if reg.swa_lrs is not None:
-        out.append(pl.callbacks.StochasticWeightAveraging(swa_lrs=reg.swa_lrs, swa_epoch_start=reg.swa_epoch_start))
+        start = reg.swa_epoch_start  # a fraction of the epochs, or (>= 1) the epoch itself
+        out.append(pl.callbacks.StochasticWeightAveraging(swa_lrs=reg.swa_lrs,
+                                                          swa_epoch_start=int(start) if start >= 1 else start))
     return out
 
 
