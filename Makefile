@@ -9,7 +9,7 @@ ARGS ?=
 # the suite runs in this many processes, one torch thread each (more threads than cores stalls torch)
 TEST_WORKERS ?= 2
 
-.PHONY: install train test lint bench clean
+.PHONY: install train test lint bench docs clean
 
 $(STAMP): pyproject.toml $(TORCH_PIN)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## overhead benchmark (prints ratios)
 	$(PY) scripts/bench_overhead.py
+
+docs: $(STAMP)  ## regenerate the README's table of config groups and options from conf/
+	$(PY) scripts/config_table.py --write README.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
