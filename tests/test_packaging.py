@@ -27,8 +27,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return skip | (top_level & set(names) if Path(folder) == ROOT else set())
 
     shutil.copytree(ROOT, src, ignore=ignore)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True, text=True)
+    (tmp / "build.log").write_text(build.stdout + build.stderr)
     wheel = next((tmp / "dist").glob("fusionlab-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp / "site"),
                     str(wheel)], check=True, capture_output=True)
@@ -77,3 +78,13 @@ def test_user_config_folder_adds_a_fusion_through_the_searchpath(installed: Path
     m = json.loads((run / "metrics.json").read_text())
     assert m["choices"]["fusion"] == "narrow_sum"
     assert m["params"]["fusion"] == (64 + 1) * 16 + (64 + 1) * 16  # Linear(64->16) per branch
+
+
+def test_the_build_is_quiet_about_package_data_and_ships_every_package(installed: Path) -> None:
+    log = (installed.parent / "build.log").read_text()
+    assert "would be ignored" not in log and "absent from the `packages` configuration" not in log
+    on_disk = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "fusionlab").rglob("__init__.py")
+               if "__pycache__" not in p.parts}
+    shipped = {p.parent.relative_to(installed).as_posix() for p in (installed / "fusionlab").rglob("__init__.py")}
+    assert on_disk | {"fusionlab/conf"} == shipped  # a new subpackage ships without editing the packaging
+    assert (installed / "hydra_plugins" / "fusionlab_optuna" / "resumable.py").is_file()
