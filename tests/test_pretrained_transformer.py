@@ -124,9 +124,26 @@ def test_fine_tuning_trains_only_the_top_layers_with_their_own_lr_and_padding_ge
     assert full.frozen_layers == 0 and all(p.requires_grad for p in full.parameters())
 
 
+def test_layer_outputs_a_middle_layer_and_drops_the_ones_above(batch) -> None:
+    ids, mask = batch
+    b = branch(layer=4).eval()
+    assert b.num_layers == 4 and len(b.encoder.encoder.layer) == 4
+    assert not any(".layer.4." in n or ".layer.5." in n for n, _ in b.named_parameters())
+    with torch.no_grad():
+        ref = b.encoder(input_ids=ids, attention_mask=mask.long(), output_hidden_states=True).hidden_states[4]
+        seq = b(ids, mask)
+    torch.testing.assert_close(seq[mask], ref[mask], atol=1e-5, rtol=1e-5)
+    full = branch()
+    assert sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in b.parameters()) == 2 * 1_774_464
+
+
 def test_config_errors_name_the_key() -> None:
-    with pytest.raises(ConfigError, match="train_layers: the encoder has 6 layers, got 7"):
+    with pytest.raises(ConfigError, match="train_layers: the encoder has 6 layers .*, got 7"):
         PretrainedTransformerBranch(freeze=False, train_layers=7)
+    with pytest.raises(ConfigError, match="layer: the encoder has 6 layers, got 9"):
+        PretrainedTransformerBranch(layer=9)
+    with pytest.raises(ConfigError, match="train_layers: the encoder has 3 layers"):
+        PretrainedTransformerBranch(layer=3, freeze=False, train_layers=4)
     with pytest.raises(ConfigError, match="input_layer: the data carries cached outputs of 5 layers"):
         PretrainedTransformerBranch(freeze=False, train_layers=2, input_layer=5)
 

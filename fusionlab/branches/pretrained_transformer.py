@@ -15,7 +15,10 @@ word ids for the word-level branches and the sub-word ids with their attention m
   text and can be cached (:mod:`fusionlab.models.encoder_cache`): the input is then the hidden
   states after ``input_layer`` layers ``(B, T, H)`` float instead of sub-word ids ``(B, T)`` int64,
   and only the layers above run. Raw text (predict, export) always enters as ids.
-- Output: the last layer's token states ``(B, T, H)``; ``pool: mean`` averages the real tokens
+- ``layer``: the encoder layer whose token states are the output (null: the last); the layers above
+  it are dropped. Sentence encoders tune their last layer for similarity, and a middle layer often
+  carries more of what a classifier needs (on the reviews: layer 4 of MiniLM-L6 beats layer 6).
+- Output: the chosen layer's token states ``(B, T, H)``; ``pool: mean`` averages the real tokens
   ([CLS] and [SEP] included, padding excluded), as sentence-transformers does.
 """
 
@@ -163,15 +166,22 @@ class PretrainedTransformerBranch(Branch):
         train_layers: NonNegativeInt | None = 2,
         lr: PositiveFloat | None = None,
         pool: choice("mean", "max", "attention") = "mean",
+        layer: PositiveInt | None = None,
         input_layer: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
         self.source, self.max_length = source, max_length
         self.encoder = load_encoder(source)
+        depth = len(self.encoder.encoder.layer)
+        if layer is not None and layer > depth:
+            raise ConfigError("layer", f"the encoder has {depth} layers, got {layer}")
+        if layer is not None:  # keep layers 1..layer: the ones above would never be used
+            self.encoder.encoder.layer = self.encoder.encoder.layer[:layer]
         self.num_layers = len(self.encoder.encoder.layer)
         self.out_dim = int(self.encoder.config.hidden_size)
         if train_layers is not None and train_layers > self.num_layers:
-            raise ConfigError("train_layers", f"the encoder has {self.num_layers} layers, got {train_layers}")
+            raise ConfigError("train_layers", f"the encoder has {self.num_layers} layers (up to the output layer), "
+                              f"got {train_layers}")
         trained = 0 if freeze else (self.num_layers if train_layers is None else train_layers)
         self.frozen_layers = self.num_layers - trained  # layers (from the bottom) whose weights stay fixed
         self.embeddings_frozen = freeze or train_layers is not None
@@ -245,4 +255,5 @@ class PretrainedTransformerBranch(Branch):
 
     def settings(self) -> dict[str, Any]:
         """The sub-word input this branch expects (what the data must produce)."""
-        return {"source": self.source, "max_length": self.max_length, "frozen_layers": self.frozen_layers}
+        return {"source": self.source, "max_length": self.max_length, "frozen_layers": self.frozen_layers,
+                "layers": self.num_layers}
