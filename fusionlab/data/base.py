@@ -22,6 +22,7 @@ from fusionlab.data.describe import describe_arrays
 from fusionlab.data.impute import channel_means, impute
 from fusionlab.data.impute import impute as _impute  # noqa: F401  (old import path)
 from fusionlab.data.labels import fit_classes, label_indices
+from fusionlab.data.lengths import fit_length, longest_real
 from fusionlab.data.loaders import TensorBatches, TrainOrder, make_loader
 from fusionlab.data.options import merge_signature
 from fusionlab.data.padding import pad_to, pad_to_longest  # noqa: F401  (pad_to_longest: old import path)
@@ -77,6 +78,7 @@ class ArrayDataModule(pl.LightningDataModule):
         impute: choice("none", "zero", "mean", "linear") = "none",
         seed: int = 0,
         bucket_by_length: bool = False,
+        too_long: choice("cut", "refuse") = "cut",
     ) -> None:
         super().__init__()
         self.bucket_by_length = bucket_by_length
@@ -89,7 +91,9 @@ class ArrayDataModule(pl.LightningDataModule):
         self.classes: list[Any] = []
         self.stats: dict[str, Any] = {}
         self.order = TrainOrder(seed)
-        self.length_policy = "cut"
+        self.too_long = too_long
+        self.length = 0  # the training length (steps), set by setup
+        self.impute_fill: np.ndarray | None = None  # impute=mean|linear: the training part's channel means
 
     # -- to implement -------------------------------------------------------------------------
     def load_arrays(self) -> dict[str, Any]:
@@ -142,7 +146,8 @@ class ArrayDataModule(pl.LightningDataModule):
         if self.splits:
             return
         arrays = self.load_arrays()
-        x, masks, y = {}, {}, {}
+        x, masks, y, rows = {}, {}, {}, {}
+        names = arrays.get("names") or {}
         for split in ("train", "test"):
             for key in (f"x_{split}", f"y_{split}"):
                 if key not in arrays:
@@ -150,17 +155,18 @@ class ArrayDataModule(pl.LightningDataModule):
             x[split], masks[split] = stack_examples(arrays[f"x_{split}"], arrays.get(f"mask_{split}"),
                                                     self.modality, self.source, split)
             y[split] = np.asarray(arrays[f"y_{split}"])
+            rows[split] = arrays.get(f"rows_{split}")
             if len(x[split]) != len(y[split]):
                 raise ConfigError("data", f"{self.source}: {split} split has {len(x[split])} inputs but "
                                   f"{len(y[split])} labels")
             if len(y[split]) == 0:
                 raise ConfigError("data", f"{self.source}: the {split} split is empty")
-        x, masks = self._common_length(x, masks)
+        if self.modality != "text":
+            for split in x:  # before any padding or cutting: rows as the user's data has them
+                check_finite(x[split], self.impute, self.source, split, rows[split], names.get(split))
+        x, masks = self._training_length(x, masks, rows)
         self.classes = fit_classes(y["train"], self.source)
         labels = {split: label_indices(y[split], self.classes, self.source, split) for split in y}
-        if self.modality != "text":
-            for split in x:
-                check_finite(x[split], self.impute, self.source, split)
         train_idx, val_idx = carve_validation(labels["train"], self.val_size, self.classes, self.split_seed,
                                               self.source)
         self.indices = {"train": train_idx, "val": val_idx}
@@ -178,21 +184,36 @@ class ArrayDataModule(pl.LightningDataModule):
             self.splits[name] = tensors
 
     # -- steps of setup -------------------------------------------------------------------------
-    def _common_length(self, x: dict[str, np.ndarray], masks: dict[str, np.ndarray | None]
-                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
-        """Pad train and test to the same length when either is padded."""
+    def _training_length(self, x: dict[str, np.ndarray], masks: dict[str, np.ndarray | None],
+                         rows: dict[str, np.ndarray | None]
+                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+        """Size everything by the training split: training examples padded to the longest of them
+        (text: to ``max_length``), the test split padded to that length and longer test series cut
+        or refused (``too_long``, see :mod:`fusionlab.data.lengths`). The test split never sizes the model."""
         shapes = {k: v.shape[1:] for k, v in x.items()}
-        if all(m is None for m in masks.values()):
-            if shapes["train"] != shapes["test"]:
+        image = self.modality == "image"
+        if shapes["train"][:-1] != shapes["test"][:-1] or (image and shapes["train"] != shapes["test"]):
+            before = " before the time axis" if self.modality != "image" else ""
+            cut = slice(None) if self.modality == "image" else slice(None, -1)
+            raise ConfigError("data", f"{self.source}: training examples have shape {shapes['train'][cut]}{before} "
+                              f"but test examples {shapes['test'][cut]}")
+        where = f"{self.source} test split"
+        if masks["train"] is None and masks["test"] is None:
+            if shapes["test"][-1] < shapes["train"][-1]:
                 raise ConfigError("data", f"{self.source}: training examples have shape {shapes['train']} but "
                                   f"test examples {shapes['test']}")
+            if shapes["test"][-1] > shapes["train"][-1]:
+                x["test"], _ = fit_length(x["test"], None, shapes["train"][-1], self.too_long, where, rows=rows["test"])
+            self.length = int(x["train"].shape[-1])
             return x, masks
-        if shapes["train"][:-1] != shapes["test"][:-1]:
-            raise ConfigError("data", f"{self.source}: training examples have shape {shapes['train'][:-1]} "
-                              f"before the time axis but test examples {shapes['test'][:-1]}")
-        length = max(v.shape[-1] for v in x.values())
-        for k in x:
-            x[k], masks[k] = pad_to(x[k], masks[k], length)
+        if self.modality != "text":  # the training length is the longest real training example
+            keep = longest_real(x["train"], masks["train"])
+            x["train"] = x["train"][..., :keep]
+            masks["train"] = None if masks["train"] is None else masks["train"][:, :keep]
+        self.length = int(x["train"].shape[-1])
+        x["train"], masks["train"] = pad_to(x["train"], masks["train"], self.length)
+        x["test"], masks["test"] = fit_length(x["test"], masks["test"], self.length, self.too_long, where,
+                                              rows=rows["test"])
         return x, masks
 
     def _impute_and_scale(self, data: dict[str, tuple]) -> dict[str, tuple]:
@@ -200,6 +221,7 @@ class ArrayDataModule(pl.LightningDataModule):
         x_train, _, m_train = data["train"]
         if self.impute != "none":
             fill = channel_means(x_train, m_train) if self.impute in ("mean", "linear") else None
+            self.impute_fill = fill
             data = {k: (impute(x, m, self.impute, fill), y, m) for k, (x, y, m) in data.items()}
             x_train = data["train"][0]
         self.preprocessing.fit(x_train, m_train)

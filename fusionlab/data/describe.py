@@ -24,7 +24,7 @@ def describe_arrays(dm: Any) -> dict[str, Any]:
     if spec.masked:
         lengths = dm.splits["train"][2].sum(dim=1)
         out["train_lengths"] = [int(lengths.min()), int(lengths.max())]
-        out["length_policy"] = dm.length_policy
+        out["too_long"] = dm.too_long
     if spec.vocab_size:
         out["vocab_size"] = spec.vocab_size
     return out

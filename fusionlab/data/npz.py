@@ -10,6 +10,7 @@ import numpy as np
 
 from fusionlab.config.schema import ConfigError, NonNegativeFloat, choice
 from fusionlab.data.base import ArrayDataModule
+from fusionlab.data.checks import check_row_counts
 from fusionlab.data.splits import carve_test
 
 EXPECTED = "x, y (required); x_test, y_test (a fixed test split); mask, mask_test (padded series)"
@@ -61,6 +62,9 @@ class NPZDataModule(ArrayDataModule):
         if ("x_test" in arrays) != ("y_test" in arrays):
             raise ConfigError("data.path", f"'{self.path}' has only one of x_test and y_test; expected both "
                               "(a fixed test split) or neither (a test_size part of x is held out)")
+        where = f"'{self.path}'"
+        check_row_counts(arrays, {"x": "x", "y": "y", "mask": "mask"}, where, "data.path")
+        check_row_counts(arrays, {"x_test": "x_test", "y_test": "y_test", "mask_test": "mask_test"}, where, "data.path")
         self.modality = self._modality(arrays["x"])
         for key in ("x", "x_test"):
             if key in arrays and self.modality == "image" and arrays[key].ndim == 3:
@@ -72,8 +76,9 @@ class NPZDataModule(ArrayDataModule):
             out.update(x_test=arrays["x_test"], y_test=arrays["y_test"])
             if "mask_test" in arrays:
                 out["mask_test"] = arrays["mask_test"]
+            out["names"] = {"train": "x", "test": "x_test"}
             return out
-        return self._hold_out(out)
+        return {**self._hold_out(out), "names": {"train": "x", "test": "x"}}
 
     def _modality(self, x: np.ndarray) -> str:
         if x.dtype.kind not in "biuf":
