@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from fusionlab.training.init import (
+from fusionlab.training.run import prepare
+from fusionlab.training.weight_init import (
     DefaultInit,
     KaimingInit,
     NormalInit,
@@ -16,7 +17,6 @@ from fusionlab.training.init import (
     XavierInit,
     weight_matrices,
 )
-from fusionlab.training.run import prepare
 
 FAN_IN, FAN_OUT, HIDDEN = 400, 300, 64
 

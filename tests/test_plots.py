@@ -79,7 +79,7 @@ def test_confusion_matrix_labels_its_classes_and_keeps_every_text_inside_the_fig
     saved = []
     monkeypatch.setattr(plots, "_save", lambda fig, path, dpi: saved.append(fig))
     counts = torch.arange(n * n).view(n, n) % 7 + torch.eye(n, dtype=torch.long) * 20
-    TrainingPlots(str(tmp_path)).write_confusion_matrix(counts, tmp_path / "cm.png", names)
+    TrainingPlots(str(tmp_path), ["loss"], 100).write_confusion_matrix(counts, tmp_path / "cm.png", names)
     fig = saved[0]
     FigureCanvasAgg(fig).draw()
     renderer = fig.canvas.get_renderer()

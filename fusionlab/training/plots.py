@@ -24,9 +24,9 @@ class TrainingPlots(pl.Callback):
     processes). Only global rank 0 writes, and nothing is drawn in a ``trainer.fast_dev_run`` smoke
     check (which writes no logs or checkpoints either)."""
 
-    def __init__(self, dirpath: str, metrics: list[str] | None = None, dpi: PositiveInt = 100) -> None:
+    def __init__(self, dirpath: str, metrics: list[str], dpi: PositiveInt) -> None:
         self.dirpath = Path(dirpath)
-        self.metrics = list(metrics) if metrics is not None else ["loss", "acc", "f1"]
+        self.metrics = list(metrics)  # no defaults here: conf/callbacks/default.yaml states them
         self.dpi = dpi
         self.history: dict[str, dict[int, float]] = {}  # "train/loss" -> {epoch: value}
         self._epoch: int | None = None

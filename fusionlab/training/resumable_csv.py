@@ -18,7 +18,7 @@ class CSVLogger(pl.loggers.CSVLogger):
     resumes from (:meth:`resume_at`); Lightning's own logger empties the file. Rows are flushed as
     they are logged (``flush_logs_every_n_steps=1``: metrics are logged once per epoch)."""
 
-    def __init__(self, save_dir: str, name: str | None = "lightning_logs", version: int | str | None = None,
+    def __init__(self, save_dir: str, name: str | None, version: int | str | None,
                  prefix: str = "", flush_logs_every_n_steps: int = 1) -> None:
         super().__init__(save_dir, name=name, version=version, prefix=prefix,
                          flush_logs_every_n_steps=flush_logs_every_n_steps)

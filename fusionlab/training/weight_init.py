@@ -1,4 +1,4 @@
-"""Weight initialisation schemes, applied to the built model before training.
+"""Weight initialisation schemes (``init=...``), applied to the built model before training.
 
 Every scheme sets the weight matrices (``dim >= 2``) of Linear, Conv, recurrent and attention
 layers; normalisation layers and embeddings keep their own initialisation. ``zero_bias`` zeroes
@@ -85,6 +85,14 @@ class XavierInit(Init):
         fn(w, gain=self.gain)
 
 
+class XavierNormalInit(XavierInit):
+    """:class:`XavierInit` with the normal distribution as its default (``init=xavier_normal``)."""
+
+    def __init__(self, distribution: choice("uniform", "normal") = "normal", gain: PositiveFloat = 1.0,
+                 zero_bias: bool = True, forget_bias: float | None = None) -> None:
+        super().__init__(distribution, gain, zero_bias, forget_bias)
+
+
 class KaimingInit(Init):
     """He et al. 2015: ``std = gain / sqrt(fan)`` with ``gain = sqrt(2)`` for ReLU; ``N(0, std^2)``
     (normal) or ``U(-sqrt(3) std, sqrt(3) std)`` (uniform); ``fan`` is fan_in or fan_out."""
@@ -101,12 +109,23 @@ class KaimingInit(Init):
         fn(w, mode=self.mode, nonlinearity=self.nonlinearity)
 
 
+class KaimingUniformInit(KaimingInit):
+    """:class:`KaimingInit` with the uniform distribution as its default (``init=kaiming_uniform``)."""
+
+    def __init__(self, distribution: choice("uniform", "normal") = "uniform",
+                 mode: choice("fan_in", "fan_out") = "fan_in",
+                 nonlinearity: choice("relu", "leaky_relu", "linear", "tanh", "sigmoid") = "relu",
+                 zero_bias: bool = True, forget_bias: float | None = None) -> None:
+        super().__init__(distribution, mode, nonlinearity, zero_bias, forget_bias)
+
+
 class OrthogonalInit(Init):
     """The usual recurrent recipe (Saxe et al. 2014; Le et al. 2015): each gate's block of the
     recurrent weights ``W_hh`` is an orthogonal matrix (times ``gain``); every other weight matrix,
-    including the RNN's input weights ``W_ih``, is Xavier-uniform."""
+    including the RNN's input weights ``W_ih``, is Xavier-uniform; the LSTM forget-gate bias is 1.0
+    (Jozefowicz et al. 2015) unless ``forget_bias`` says otherwise (None leaves it at zero)."""
 
-    def __init__(self, gain: PositiveFloat = 1.0, zero_bias: bool = True, forget_bias: float | None = None) -> None:
+    def __init__(self, gain: PositiveFloat = 1.0, zero_bias: bool = True, forget_bias: float | None = 1.0) -> None:
         super().__init__(zero_bias, forget_bias)
         self.gain = gain
 
