@@ -31,6 +31,7 @@ from fusionlab.data.preprocessing import Preprocessor, Standardize
 from fusionlab.data.spec import InputSpec
 from fusionlab.data.splits import carve_validation
 from fusionlab.data.stacking import stack_examples
+from fusionlab.data.state import data_state
 
 log = logging.getLogger("fusionlab")
 
@@ -266,3 +267,8 @@ class ArrayDataModule(pl.LightningDataModule):
     def describe(self) -> dict[str, Any]:
         """Sizes, shapes, classes and fitted statistics, saved with the run."""
         return describe_arrays(self)
+
+    def data_state(self) -> dict[str, Any]:
+        """What prediction needs from this data, for the checkpoint (see :mod:`fusionlab.data.state`):
+        plain types and tensors only."""
+        return data_state(self)

@@ -43,7 +43,8 @@ def fit_length(x: np.ndarray, mask: np.ndarray | None, length: int, policy: str,
         first = int(over[0])
         row = int(rows[first]) if rows is not None else first
         if policy == "refuse":
-            raise ConfigError(key, f"{where}: row {row} has {int(lengths[first])} steps, longer than the {length} "
+            lead = "" if where == key else f"{where}: "
+            raise ConfigError(key, f"{lead}row {row} has {int(lengths[first])} steps, longer than the {length} "
                               "steps of the longest training series (data.too_long=refuse; cut would keep the "
                               "first steps)")
         log.warning("%s: %d series are longer than the %d steps of the longest training series (longest %d, "

@@ -117,3 +117,37 @@ class MinMax(Preprocessor):
             return {}
         return {"per": self.per, "min": self.min.ravel().tolist(), "max": self.max.ravel().tolist(),
                 "range": [self.low, self.high]}
+
+
+# -- fitted preprocessing in a checkpoint (plain types and tensors only) -------------------------------
+def preprocessing_state(pre: Preprocessor) -> dict[str, Any]:
+    """``pre`` with its fitted statistics as plain types and tensors (``weights_only``-loadable):
+    ``{"kind": <class name, lower case>, <attribute>: <value>, ...}``."""
+    import torch
+
+    kinds = {"NoScaling": "none", "Preprocessor": "none"}
+    state: dict[str, Any] = {"kind": kinds.get(type(pre).__name__, type(pre).__name__.lower())}
+    for name, value in vars(pre).items():
+        state[name] = torch.as_tensor(value) if isinstance(value, np.ndarray) else value
+    return state
+
+
+def preprocessing_from_state(state: dict[str, Any]) -> Preprocessor:
+    """The fitted preprocessor :func:`preprocessing_state` described (any :class:`Preprocessor` subclass)."""
+    import torch
+
+    kind = state.get("kind", "none")
+    known: dict[str, type[Preprocessor]] = {"none": NoScaling}
+    stack = [Preprocessor]
+    while stack:
+        cls = stack.pop()
+        stack += cls.__subclasses__()
+        known.setdefault(cls.__name__.lower(), cls)
+    if kind not in known:
+        raise ConfigError("data.preprocessing", f"the checkpoint's preprocessing '{kind}' is not a known "
+                          f"preprocessor (known: {sorted(known)})")
+    pre = known[kind].__new__(known[kind])
+    for name, value in state.items():
+        if name != "kind" and not name.startswith("_"):
+            setattr(pre, name, value.numpy() if isinstance(value, torch.Tensor) else value)
+    return pre
