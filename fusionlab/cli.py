@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from fusionlab.cli_errors import EXIT_CONFIG, config_error_message, full_error, run_with_one_line_errors
+from fusionlab.cli_help import print_help, wants_help
 from fusionlab.config.schema import ConfigError
 from fusionlab.config.store import register_configs
 
@@ -141,6 +142,9 @@ def hydra_main(config_path: str, config_name: str) -> Callable[[Callable[..., An
             import hydra
 
             setup()
+            if wants_help(sys.argv[1:]):  # Hydra's own --help copies the ConfigStore once per group: slow
+                return run_with_one_line_errors(lambda: print_help(config_path, config_name, sys.argv[1:]),
+                                                config_path)
             composed = hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)
             return run_with_one_line_errors(composed(report_errors(job)), config_path)
 
