@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
 from fusionlab.config import ConfigError
+from fusionlab.config.build import build
 from fusionlab.training.run import evaluate, prepare, train
 from tests.conftest import read_metrics, run_cli
 
@@ -322,3 +324,19 @@ def test_a_learning_rate_that_is_not_a_number_names_the_key(make_cfg, tmp_path: 
         train(make_cfg(["optimizer.lr=abc"]))
     assert (e.value.key, e.value.message) == ("optimizer.lr", "expected a number, got 'abc'")
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_eval_inputs_tests_a_labelled_file_with_the_checkpoints_data_state(make_cfg, tmp_path: Path) -> None:
+    """``eval.py inputs=<file>``: the model is tested on a user's labelled file prepared with the data
+    state saved in the checkpoint; the run's data config is not built (here its folder is gone)."""
+    train(make_cfg(["debug=limit", "logger=none"], out=tmp_path / "run"))
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    own = evaluate(make_cfg([f"ckpt_path={best}"], out=tmp_path / "e1", config_name="eval"))  # its own test split
+    dm = build(make_cfg(["debug=limit"]).data, "data")
+    raw = dm.load_arrays()  # the MNIST-1D test split as the user's file: raw values, labels as in the source
+    np.savez(tmp_path / "test.npz", x=np.asarray(raw["x_test"]), y=np.asarray(raw["y_test"]))
+    from_file = evaluate(make_cfg([f"ckpt_path={best}", f"inputs={tmp_path / 'test.npz'}",
+                                   "+data.data_dir=/nonexistent"], out=tmp_path / "e2", config_name="eval"))
+    assert from_file["test/acc"] == pytest.approx(own["test/acc"]) and from_file["test/loss"] == pytest.approx(
+        own["test/loss"], rel=1e-5)
+    assert read_metrics(tmp_path / "e2")["inputs"] == str(tmp_path / "test.npz")

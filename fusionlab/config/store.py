@@ -94,6 +94,7 @@ class EvalConfig:
     task_name: str = "eval"
     ckpt_path: str = "???"
     threads: Optional[int] = ranged(None, Range(ge=1))  # noqa: UP045
+    inputs: Optional[str] = None  # noqa: UP045  a labelled file tested with the checkpoint's data state
     allowed_targets: list[str] = field(default_factory=list)
     data: Any = None
     trainer: Any = None

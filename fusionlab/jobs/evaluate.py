@@ -27,24 +27,42 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     set_threads(cfg.get("threads"))
     run = read_saved_run(cfg.ckpt_path, tuple(cfg.get("allowed_targets") or ()))
     saved = for_loading(run.config)
-    data_cfg = saved.data
-    if cfg.get("data"):  # e.g. data.data_dir=... when the run was made elsewhere
-        data_cfg = OmegaConf.merge(data_cfg, cfg.data)
     quiet_lightning()
     pl.seed_everything(saved.get("seed", 0), workers=True, verbose=False)
-    dm = build_datamodule(data_cfg, "test")
-    spec, num_classes = run.input_spec() or dm.input_spec, dm.num_classes
+    dm = test_data(cfg, saved, run.data_state)
+    spec = run.input_spec() or dm.input_spec
     check_classes(run.classes(), dm)
-    module = build_eval_module(saved, spec, len(run.classes()) if run.classes() else num_classes, run.config_dict)
+    module = build_eval_module(saved, spec, len(run.classes() or dm.classes), run.config_dict)
     module.load_state_dict(run.state_dict)
     trainer = build_trainer(cfg)
     metrics = as_floats(trainer.test(module, datamodule=dm, verbose=False)[0])
     out = Path(cfg.paths.output_dir)
-    write_json(out / "metrics.json", {"status": "ok", "metrics": metrics, "ckpt_path": str(cfg.ckpt_path)})
+    write_json(out / "metrics.json", {"status": "ok", "metrics": metrics, "ckpt_path": str(cfg.ckpt_path),
+                                      "inputs": cfg.get("inputs")})
     for k, v in metrics.items():
         print(f"{k}: {v:.4f}")
     print(f"Run folder: {out.resolve()}")
     return metrics
+
+
+def test_data(cfg: DictConfig, saved: DictConfig, data_state: dict[str, Any] | None) -> Any:
+    """What to test on: ``inputs=<labelled file>`` prepared with the checkpoint's data state alone
+    (the training data is not read), else the test split of the run's own data config (with
+    ``data.*`` overrides merged, e.g. ``data.data_dir=`` when the run was made elsewhere)."""
+    if cfg.get("inputs"):
+        if data_state is None:
+            raise ConfigError("inputs", f"'{cfg.ckpt_path}' carries no data state (written before checkpoints did); "
+                              "evaluate it on its own test split (drop inputs=)")
+        from fusionlab.data.inputs import InputsDataModule
+
+        size = (cfg.get("data") or {}).get("eval_batch_size") or saved.data.get("eval_batch_size") or 1000
+        dm = InputsDataModule(data_state, path=cfg.inputs, eval_batch_size=int(size), key="inputs")
+        dm.setup("test")
+        return dm
+    data_cfg = saved.data
+    if cfg.get("data"):
+        data_cfg = OmegaConf.merge(data_cfg, cfg.data)
+    return build_datamodule(data_cfg, "test")
 
 
 def check_classes(saved: list[Any] | None, dm: Any) -> None:
