@@ -67,6 +67,7 @@ class TrainConfig:
     task_name: str = "train"
     seed: int = ranged(0, Range(ge=0))
     threads: Optional[int] = ranged(None, Range(ge=1))  # noqa: UP045
+    compile: bool = False  # torch.compile the network (fusionlab/training/compiling.py)
     optimized_metric: str = "val/acc"
     train: bool = True
     test: bool = True

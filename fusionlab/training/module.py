@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +14,11 @@ from torch import Tensor, nn
 
 from fusionlab.augmentations.base import apply_augmentation
 from fusionlab.training.checkpoint import rng_state, set_rng_state
+from fusionlab.training.compiling import CompilePlan, CompileReport, compile_network
 from fusionlab.training.metrics import ConfusionMetrics, make_metrics
 from fusionlab.training.schedules import with_total_steps
+
+log = logging.getLogger("fusionlab")
 
 
 class FusionClassifier(pl.LightningModule):
@@ -35,6 +40,7 @@ class FusionClassifier(pl.LightningModule):
         l2: float = 0.0,
         augmentation: nn.Module | None = None,
         config: dict[str, Any] | None = None,
+        compile: bool | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -46,6 +52,9 @@ class FusionClassifier(pl.LightningModule):
         self.l1, self.l2 = l1, l2
         self.augmentation = augmentation
         self.config = config or {}
+        # compile=true (train.yaml): torch.compile of `net` when fitting starts; None: as the run config says
+        self.compile_net = bool(self.config.get("compile", False)) if compile is None else compile
+        self.compile_plan: CompilePlan | None = None
         self.metrics = nn.ModuleDict({f"{s}_": make_metrics(num_classes, f"{s}/") for s in ("train", "val", "test")})
         # the test confusion matrix (one scatter_add per batch on the device), read by fusionlab.training.plots
         self.test_confusion = ConfusionMetrics(num_classes)
@@ -55,6 +64,22 @@ class FusionClassifier(pl.LightningModule):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.net(x, mask)
+
+    # -- compile=true ---------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        """Compile the network (not this LightningModule) once, when fitting starts: whole, or part by
+        part around recurrent layers (:mod:`fusionlab.training.compiling`)."""
+        if stage == "fit" and self.compile_net and self.compile_plan is None:
+            self.compile_plan = compile_network(self.net)
+            log.info("torch.compile: %s", self.compile_plan.describe())
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """With ``compile=true``: :class:`~fusionlab.training.compiling.CompileReport` times the compile."""
+        if not self.compile_net:
+            return []
+        if getattr(self, "_compile_report", None) is None:  # one report across fit, validate and test
+            self._compile_report = CompileReport()
+        return [self._compile_report]
 
     # -- steps ----------------------------------------------------------------------------------
     def _step(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
@@ -149,11 +174,49 @@ class FusionClassifier(pl.LightningModule):
         return [{"params": [p for p in params if p.dim() > 1]},
                 {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
 
-    # -- checkpoints carry the config that built them ------------------------------------------
+    # -- checkpoints carry what prediction needs -------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Besides weights and trainer state: ``fusionlab_config`` (the resolved run config),
+        ``fusionlab_data`` (the datamodule's ``data_state()``: input spec, class names, fitted
+        preprocessing, vocabulary; plain types and tensors) and ``fusionlab_rng``. Everything loads
+        with ``torch.load(..., weights_only=True)``."""
         checkpoint["fusionlab_config"] = self.config
+        data = self._data_state()
+        if data is not None:
+            checkpoint["fusionlab_data"] = data
         checkpoint["fusionlab_rng"] = rng_state()  # a resumed run draws the same dropout masks etc.
+
+    def _data_state(self) -> dict[str, Any] | None:
+        """The datamodule's data state, computed once per datamodule (it does not change while fitting)."""
+        trainer = self._trainer
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if dm is None or not callable(getattr(dm, "data_state", None)):
+            return getattr(self, "data_state", None)  # a module loaded from a checkpoint keeps its own
+        cached = getattr(self, "_data_state_cache", None)
+        if cached is None or cached[0] is not dm:
+            cached = (dm, dm.data_state())
+            self._data_state_cache = cached
+        return cached[1]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "fusionlab_rng" in checkpoint:
             set_rng_state(checkpoint["fusionlab_rng"])
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike, map_location: Any = None,
+                             hparams_file: Any = None, strict: bool | None = None, **kwargs: Any) -> FusionClassifier:
+        """The trained module saved at ``checkpoint_path``, in eval mode, built from the checkpoint's own
+        config and data state (no training data, no constructor arguments): the same as
+        :func:`fusionlab.inference.load_module`. Loading is always ``weights_only=True`` and strict;
+        ``map_location`` is a device to move the module to."""
+        if hparams_file is not None:
+            raise TypeError("FusionClassifier.load_from_checkpoint: hparams_file is not used; the checkpoint "
+                            "carries its own config")
+        unknown = set(kwargs) - {"weights_only"}
+        if unknown or strict is False:
+            raise TypeError(f"FusionClassifier.load_from_checkpoint: unexpected argument(s) "
+                            f"{sorted(unknown) or ['strict=False']}; the module is built from the checkpoint's own "
+                            f"config and loaded strictly")
+        from fusionlab.inference import load_module
+
+        return load_module(checkpoint_path, map_location=map_location)
