@@ -18,7 +18,7 @@ __all__ = ["Predictor", "load", "load_module"]
 
 
 def __getattr__(name: str) -> Any:  # imports torch and Lightning only when used
-    if name in ("load_module", "read_checkpoint"):
+    if name in ("load_module", "read_run"):
         from fusionlab.inference import checkpoint
 
         return getattr(checkpoint, name)

@@ -21,7 +21,6 @@ class PredictConfig:
     input: str = "???"
     output: Optional[str] = None  # noqa: UP045
     text_column: Optional[str] = None  # noqa: UP045
-    label_column: Optional[str] = None  # noqa: UP045
     batch_size: Optional[int] = ranged(None, Range(ge=1))  # noqa: UP045
     device: str = "cpu"
     progress: Optional[bool] = None  # noqa: UP045

@@ -262,9 +262,9 @@ def compare(net: nn.Module, modality: str, fmt: str, path: str | Path, prepared:
 # -- the job ---------------------------------------------------------------------------------------------
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Run the export job: write the file, check it on ``check_input`` when given, print one line."""
+    from fusionlab.data import read_inputs
     from fusionlab.inference.predictor import load
-    from fusionlab.inference.readers import read_examples
-    from fusionlab.training.run import set_threads
+    from fusionlab.jobs.environment import set_threads
 
     set_threads(cfg.get("threads"))
     fmt = str(cfg.format)
@@ -272,8 +272,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     modality = model.input_spec.modality
     prepared = None
     if cfg.get("check_input"):
-        examples = read_examples(cfg.check_input, model.state, key="check_input")
-        prepared = model.prepare(examples.x)
+        raw, _ = read_inputs(cfg.check_input, model.state, key="check_input")
+        prepared = model.prepare(raw)
     args = example_inputs(prepared, modality) if prepared is not None else stand_in_inputs(model.input_spec)
     out = Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / f"model{SUFFIX[fmt]}"
     result = export_model(model.net, modality, fmt, out, args, opset=int(cfg.get("opset", 18)))

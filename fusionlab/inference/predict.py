@@ -42,16 +42,18 @@ def write_table(frame: Any, path: Path) -> None:
             frame.to_csv(f, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
 
 
-def scores(classes: np.ndarray, labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 of ``predicted`` against ``labels`` (compared as text, so ``"3"`` and
-    ``3`` agree); a label that is not a class of the model counts as wrong."""
+def scores(state: dict[str, Any], labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 (over every class of the model) of predicted label indices against a
+    file's labels (matched to the model's classes as written or as text; an unknown one is an error
+    naming its row)."""
     from sklearn.metrics import f1_score
 
-    truth = np.asarray([str(v) for v in labels])
-    guess = np.asarray([str(v) for v in predicted])
-    names = [str(c) for c in classes.tolist()]
-    return {"acc": float((truth == guess).mean()),
-            "f1": float(f1_score(truth, guess, labels=names, average="macro", zero_division=0))}
+    from fusionlab.data import encode_labels
+
+    truth = encode_labels(state, labels)
+    classes = list(range(len(state["classes"])))
+    return {"acc": float((truth == predicted).mean()),
+            "f1": float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0))}
 
 
 class _Progress:
@@ -83,9 +85,9 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     """Run the predict job; returns ``{"output", "n", "acc"?, "f1"?}``."""
     import torch
 
+    from fusionlab.data import read_inputs
     from fusionlab.inference.predictor import load
-    from fusionlab.inference.readers import read_examples
-    from fusionlab.training.run import set_threads
+    from fusionlab.jobs.environment import set_threads
 
     set_threads(cfg.get("threads"))
     device = str(cfg.get("device") or "cpu")
@@ -93,21 +95,21 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("device", f"'{device}' was asked for, but torch sees no CUDA device")
     model = load(cfg.ckpt_path, map_location=device, batch_size=cfg.get("batch_size"),
                  extra_allowed=tuple(cfg.get("allowed_targets") or ()))
-    examples = read_examples(cfg.input, model.state, cfg.get("text_column"), cfg.get("label_column"))
-    n = len(examples.x)
+    raw, labels = read_inputs(cfg.input, model.state, cfg.get("text_column"))
+    n = len(raw)
     if n == 0:
-        raise ConfigError("input", f"{examples.source} holds no examples")
+        raise ConfigError("input", f"'{cfg.input}' holds no examples")
     show = bool(cfg.get("progress")) if cfg.get("progress") is not None else sys.stderr.isatty()
     with _Progress(n, show) as progress:
-        logits = model.logits(examples.x, progress=progress)
+        logits = model.logits(raw, progress=progress)
     proba = torch.softmax(logits, dim=1).numpy()
     frame = prediction_table(model.classes_, proba)
     out = Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / "predictions.csv"
     write_table(frame, out)
     result: dict[str, Any] = {"output": str(out.resolve()), "n": n}
     line = f"predicted {n} examples → {out.resolve()}"
-    if examples.labels is not None:
-        result.update(scores(model.classes_, examples.labels, frame["prediction"].to_numpy()))
-        line += f"; accuracy {result['acc']:.4f}, macro-F1 {result['f1']:.4f} (labels: {examples.label_source})"
+    if labels is not None:
+        result.update(scores(model.state, labels, proba.argmax(axis=1)))
+        line += f"; accuracy {result['acc']:.4f}, macro-F1 {result['f1']:.4f} (labels in the input)"
     print(line)
     return result
