@@ -47,6 +47,11 @@ def strip_punctuation(text: str) -> str:
 class Tokenizer:
     """Word- or character-level tokeniser with a vocabulary fitted on training texts.
 
+    Kept hand-written rather than HF ``tokenizers``' WordLevel model: with the same splitting and
+    vocabulary both give identical ids on the review corpus (5000 of 5000 reviews), and this one is
+    faster there, fitting 2.81x and encoding 4.43x faster (``python scripts/bench_tokenizer.py
+    --repeats 5``, medians, 2-core x86_64, shared machine).
+
     - ``level``: ``word`` (runs of letters/digits; punctuation marks are tokens of their own unless
       stripped) or ``char`` (every character, whitespace runs collapsed to one space).
     - ``lowercase`` / ``strip_punctuation``: normalisation applied before splitting.
