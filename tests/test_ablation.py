@@ -1,0 +1,74 @@
+"""``fusionlab-ablate``: fused model against each branch alone, paired over seeds, with learnt branch
+weights and test-time branch dropout; one table and one plot."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from fusionlab.ablation import FUSED, paired, variants
+from tests.conftest import run_cli
+
+TINY = ["experiment=ucr_inception_rnn", "data.name=ItalyPowerDemand", "trainer.max_epochs=2",
+        "model.branches.inception.filters=4", "model.branches.inception.bottleneck=4",
+        "model.branches.inception.depth=3", "model.branches.rnn.hidden=8"]
+
+
+def test_each_branch_alone_keeps_the_recipe_and_drops_the_others() -> None:
+    plan = variants(TINY)
+    assert list(plan) == [FUSED, "inception", "rnn"]
+    assert plan[FUSED] == TINY
+    assert plan["inception"] == [*TINY, "~model.branches.rnn", "fusion=concat", "model.taps=null"]
+    assert plan["rnn"] == [*TINY, "~model.branches.inception", "fusion=concat", "model.taps=null"]
+
+
+def test_paired_difference_and_test_match_scipy() -> None:
+    fused = {0: 0.90, 1: 0.85, 2: 0.88, 3: 0.91}
+    alone = {0: 0.86, 1: 0.84, 2: 0.85, 3: 0.90, 7: 0.5}  # seed 7 has no partner: left out
+    out = paired(fused, alone)
+    diffs = [4.0, 1.0, 3.0, 1.0]
+    assert out["n"] == 4 and math.isclose(out["mean"], 2.25)
+    assert math.isclose(out["se"], stats.tstd(diffs) / 2)
+    expected = stats.ttest_rel([0.90, 0.85, 0.88, 0.91], [0.86, 0.84, 0.85, 0.90]).pvalue
+    assert math.isclose(out["p"], expected)
+
+
+def test_a_single_branch_model_is_refused_in_one_line(tmp_path) -> None:
+    proc = run_cli("-m", "fusionlab.ablation", "model=cnn", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2
+    assert "model.branches" in proc.stderr and "2 or more branches" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_ablation_end_to_end_on_a_tiny_budget(tmp_path, data_dir) -> None:
+    """Two seeds of the fused model and of each branch alone on a real UCR set (two epochs, a tiny
+    Inception): the table has one row per branch with the paired difference, p-value, learnt weight
+    and branch-dropout drop; the plot is written; every number matches the runs' own metrics.json."""
+    out = tmp_path / "abl"
+    proc = run_cli("-m", "fusionlab.ablation", *TINY, f"paths.data_dir={data_dir}", "--seeds", "0", "1",
+                   "--n-jobs", "1", "--out", str(out), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "ablation.png").stat().st_size > 0
+    rows = json.loads((out / "ablation.json").read_text())
+    assert [r["branch"] for r in rows] == ["inception", "rnn"]
+    fused = {int(json.loads(p.read_text())["seed"]): json.loads(p.read_text())["metrics"]
+             for p in (out / FUSED).glob("*/metrics.json")}
+    assert sorted(fused) == [0, 1]
+    for r in rows:
+        alone = {int(json.loads(p.read_text())["seed"]): json.loads(p.read_text())["metrics"]["test/acc"]
+                 for p in (out / r["branch"]).glob("*/metrics.json")}
+        diffs = [100 * (fused[s]["test/acc"] - alone[s]) for s in (0, 1)]
+        assert r["diff"]["n"] == 2 and math.isclose(r["diff"]["mean"], sum(diffs) / 2, abs_tol=1e-9)
+        weight = sum(fused[s][f"test/weight_{r['branch']}"] for s in (0, 1)) / 2
+        assert math.isclose(r["weight"], weight, rel_tol=1e-6)
+        assert r["drop"] is not None and math.isfinite(r["drop"][0])
+    table = (out / "ablation.md").read_text()
+    assert "| inception |" in table and "| rnn |" in table and "paired t-test p" in table
+    # the table rewrites from the finished runs alone
+    again = run_cli("-m", "fusionlab.ablation", "--report-only", "--out", str(out), timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((out / "ablation.json").read_text()) == rows

@@ -1,0 +1,116 @@
+"""scripts/bench_ucr.py: reference columns read from the installed aeon, the table and its summary
+rows, the goal check, and the end-to-end run; ``init=keras`` (an ArrowHead-gap candidate)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+import torch
+import yaml
+
+from fusionlab.config.build import build
+from fusionlab.data.spec import InputSpec
+from tests.conftest import ROOT, run_cli
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_ucr  # noqa: E402
+
+pytest.importorskip("aeon")
+
+
+def test_reference_accuracies_are_read_from_the_installed_aeon_files() -> None:
+    """Resample 0 of InceptionTime/HC2 for ArrowHead, as the CSV in the installed package holds it."""
+    import pandas as pd
+
+    for name in ("InceptionTime", "HC2"):
+        path = bench_ucr.results_dir() / f"{name}_accuracy.csv"
+        frame = pd.read_csv(path, index_col=0)
+        got = bench_ucr.published(name)
+        assert math.isclose(got["ArrowHead"], float(frame.loc["ArrowHead", "0"]))
+        assert "BasicMotions" not in got  # univariate results only: the table shows '–'
+
+
+def _job(folder, experiment: str, dataset: str, seed: int, acc: float, wall: float = 10.0) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+        [f"data.name={dataset}", f"experiment={experiment}", f"seed={seed}"]))
+    (folder / "metrics.json").write_text(json.dumps({
+        "status": "ok", "metrics": {"test/acc": acc}, "seed": seed, "epochs": 60, "wall_time_s": wall,
+        "params": {"total": 1000}}))
+
+
+def test_table_summaries_and_goal_from_finished_runs(tmp_path) -> None:
+    """Means ± std per cell, MiniRocket from its own file, aeon's columns, mean and rank rows over the
+    right sets, wall times, and the goal lines with their verdicts."""
+    accs = {"ucr_inception_rnn": {"ArrowHead": [0.90, 0.92, 0.94], "BasicMotions": [1.0, 1.0, 1.0]},
+            "ucr_inception": {"ArrowHead": [0.80, 0.82, 0.84], "BasicMotions": [1.0, 0.975, 1.0]},
+            "ucr_rnn": {"ArrowHead": [0.60, 0.62, 0.64], "BasicMotions": [0.9, 0.9, 0.9]}}
+    i = 0
+    for e, per in accs.items():
+        for d, values in per.items():
+            for seed, a in enumerate(values):
+                _job(tmp_path / str(i), e, d, seed, a)
+                i += 1
+    runs = [{"dataset": d, "seed": s, "acc": a, "seconds": 2.0}
+            for d, a in (("ArrowHead", 0.85), ("BasicMotions", 1.0)) for s in range(3)]
+    (tmp_path / bench_ucr.MINIROCKET_FILE).write_text(json.dumps({"runs": runs, "versions": "v", "command": "c"}))
+    text = bench_ucr.table(tmp_path, ["ArrowHead", "BasicMotions"])
+    inception_time = bench_ucr.published("InceptionTime")["ArrowHead"]
+    row = next(line for line in text.splitlines() if line.startswith("| ArrowHead |"))
+    assert "92.0 ± 2.0" in row and "82.0 ± 2.0" in row and "62.0 ± 2.0" in row and "85.0 ± 0.0" in row
+    assert f"{100 * inception_time:.1f}" in row
+    assert next(line for line in text.splitlines() if line.startswith("| BasicMotions |")).endswith("| – | – |")
+    mean_row = next(line for line in text.splitlines() if line.startswith("| **mean accuracy, 2 sets"))
+    assert "| 96.00 |" in mean_row and "| 92.50 |" in mean_row  # fused (92+100)/2; MiniRocket (85+100)/2
+    rank_row = next(line for line in text.splitlines() if line.startswith("| **average rank, 2 sets"))
+    header = [c.strip() for c in text.splitlines()[next(i for i, line in enumerate(text.splitlines())
+                                                       if line.startswith("| dataset |"))].split("|")]
+    ranks = dict(zip(header, (c.strip() for c in rank_row.split("|"))))
+    assert ranks["Inception+BiGRU (gated)"] == "1.25"  # 1st on ArrowHead, tied 1st-2nd on BasicMotions
+    assert ranks["Inception"] == "3.00" and ranks["BiGRU"] == "4.00" and ranks["MiniRocket"] == "1.75"
+    assert "| 10 s |" in text and "2.0 s" in text
+    assert "vs MiniRocket on 2 sets: mean 96.00 vs 92.50 (≥, met)" in text
+    assert "vs its branch alone Inception on 2 sets: 96.00 vs 90.58 (above, met)" in text
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_on_one_small_set(tmp_path) -> None:
+    """One epoch, two seeds, three models on ItalyPowerDemand plus MiniRocket: the table is written with
+    every cell filled from this run, and the recorded launch command has no absolute path."""
+    out = tmp_path / "table.md"
+    sweep = tmp_path / "sweep"
+    proc = run_cli("scripts/bench_ucr.py", "--datasets", "ItalyPowerDemand", "--models", "ucr_inception_rnn",
+                   "ucr_inception", "ucr_rnn", "--seeds", "0", "1", "--epochs", "1", "--n-jobs", "1",
+                   "--sweep-dir", str(sweep), "--out", str(out), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| ItalyPowerDemand |"))
+    cells = [c.strip() for c in row.split("|")[2:-1]]
+    assert len(cells) == 6 and all(c != "–" for c in cells), row  # 3 models, MiniRocket, InceptionTime, HC2
+    assert "(2 failed)" not in row and "## The goal, checked" in text
+    assert len(json.loads((sweep / bench_ucr.MINIROCKET_FILE).read_text())["runs"]) == 2
+
+
+def test_keras_init_sets_he_uniform_convolutions_and_keras_batchnorm(make_cfg) -> None:
+    """``init=keras`` (composed from its YAML) on the LSTM-FCN preset: BatchNorm momentum 0.01 / eps 1e-3
+    everywhere, convolution weights uniform within sqrt(6 / fan_in) and with he_uniform's spread (PyTorch's
+    default is a third as wide in variance), LSTM forget bias 1."""
+    cfg = make_cfg(["model=lstm_fcn", "init=keras"])
+    torch.manual_seed(0)
+    net = build(cfg.model, "model", input_spec=InputSpec("series", (1, 251)), num_classes=3)
+    conv = net.branches["fcn"].layers[1].conv
+    default_std = conv.weight.std().item()
+    build(cfg.init, "init")(net)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert norms and all(m.momentum == 0.01 and m.eps == 1e-3 for m in norms)
+    fan_in = conv.weight.shape[1] * conv.weight.shape[2]
+    w = conv.weight.detach()
+    assert w.abs().max() <= math.sqrt(6 / fan_in) + 1e-6
+    assert math.isclose(w.std().item(), math.sqrt(2 / fan_in), rel_tol=0.05)
+    assert math.isclose(w.std().item() / default_std, math.sqrt(3 * 2), rel_tol=0.1)
+    lstm = next(m for m in net.modules() if isinstance(m, torch.nn.LSTM))
+    h = lstm.hidden_size
+    assert torch.all(lstm.bias_ih_l0[h : 2 * h] == 1.0) and torch.all(lstm.bias_hh_l0 == 0)
