@@ -32,13 +32,14 @@ from fusionlab.data.spec import InputSpec
 from fusionlab.data.splits import carve_validation
 from fusionlab.data.stacking import stack_examples
 from fusionlab.data.state import data_state
+from fusionlab.registry import Registrable
 
 log = logging.getLogger("fusionlab")
 
 __all__ = ["ArrayDataModule", "TensorBatches", "pad_to_longest"]
 
 
-class ArrayDataModule(pl.LightningDataModule):
+class ArrayDataModule(Registrable, pl.LightningDataModule):
     """Base for datasets that fit in memory, with labels of any kind.
 
     Subclasses implement :meth:`load_arrays` and set ``modality`` (``series``, ``image``, ``text``;
@@ -59,6 +60,7 @@ class ArrayDataModule(pl.LightningDataModule):
     A subclass sets ``defaults`` (a dict) to change the default of any base argument.
     """
 
+    registry_kind = "datamodule"  # every subclass may be built from a config (fusionlab.registry)
     modality = "series"
     vocab_size: int | None = None  # text: number of token ids (0 = padding)
     tokens: tuple[str, ...] | None = None  # text: index -> token string
