@@ -225,6 +225,9 @@ def lookup(target: str) -> Entry | None:
     return None
 
 
+_warned: set[str] = set()  # prefixes already warned about (once per process)
+
+
 def allowed_names(entries: Iterable[Any] | None) -> frozenset[str]:
     """A config's ``allowed_targets`` as exact names. Module prefixes (``mypkg.``) were the old
     format: the old defaults are dropped silently (the registry covers them), others with a warning."""
@@ -232,7 +235,8 @@ def allowed_names(entries: Iterable[Any] | None) -> frozenset[str]:
     for entry in entries or ():
         entry = str(entry)
         if entry.endswith("."):
-            if entry not in _OLD_PREFIXES:
+            if entry not in _OLD_PREFIXES and entry not in _warned:
+                _warned.add(entry)
                 log.warning("allowed_targets: '%s' is a module prefix, which is no longer honoured; list exact "
                             "class names (e.g. %sMyClass)", entry, entry)
             continue
