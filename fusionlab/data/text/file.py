@@ -22,7 +22,7 @@ class TextFileDataModule(TextDataModule):
     ``split_seed``. Rows are counted from 0, header excluded, in error messages.
     """
 
-    defaults = {"val_size": 0.1}
+    defaults = {"val_size": 0.1, "min_freq": 2, "max_length": 200}
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ class HFTextDataModule(TextDataModule):
     what is there. ``name: csv`` (or json, parquet) with ``data_files`` reads local files.
     """
 
-    defaults = {"val_size": 0.1}
+    defaults = {"val_size": 0.1, "min_freq": 2, "max_vocab": 30000}
 
     def __init__(
         self,

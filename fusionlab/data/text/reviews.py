@@ -16,6 +16,7 @@ class ReviewsDataModule(TextDataModule):
 
     package, train_item, test_item = "modeldata", "training_data", "testing_data"
     text_column, label_column = "review", "score"
+    defaults = {"min_freq": 2, "max_length": 200}
 
     def source_id(self) -> dict[str, Any]:
         try:
