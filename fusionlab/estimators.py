@@ -137,7 +137,6 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
 
         from fusionlab.config.build import build
         from fusionlab.inference.predictor import Predictor
-        from fusionlab.inference.state import data_state
         from fusionlab.jobs.builders import build_module, build_trainer, validate
         from fusionlab.jobs.config_rewrites import apply_dropout, monitor_training_loss
         from fusionlab.jobs.environment import quiet_lightning, set_threads
@@ -175,7 +174,7 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
                                     gradient_clip_algorithm=reg.gradient_clip_algorithm, enable_model_summary=False)
             trainer.fit(module, datamodule=dm)
         module.eval()
-        state = data_state(dm)
+        state = dm.data_state()
         self.predictor_ = Predictor(module, state, config_dict, batch_size=dm.eval_batch_size)
         self.n_features_in_ = int(X.shape[1]) if isinstance(X, np.ndarray) and X.ndim == 2 else None
         if self.n_features_in_ is None:
