@@ -12,7 +12,9 @@
 - ``impute`` and ``impute_fill`` (the training part's channel means, a tensor, or None);
 - ``preprocessing``: the fitted scaling (:func:`~fusionlab.data.preprocessing.preprocessing_state`);
 - text: ``tokenizer`` (its settings and ``tokens``, the vocabulary in id order), ``text_column``
-  and ``label_column``.
+  and ``label_column``; with ``data.subwords``, ``subwords``: the pretrained encoder's own tokenizer
+  (``source``, ``max_length``, its ``tokenizer_json``; :class:`~fusionlab.branches.pretrained_transformer.
+  SubwordTokenizer.from_state`), so new text gets its sub-word ids without the model folder.
 
 :func:`fusionlab.data.prepare_inputs` prepares new raw examples with it exactly as the test split was.
 """
@@ -55,6 +57,8 @@ def data_state(dm: Any) -> dict[str, Any]:
         state["tokenizer"] = {**tokenizer.config(), "tokens": list(tokenizer.tokens)}
         state["text_column"] = getattr(dm, "text_column", "text")
         state["label_column"] = getattr(dm, "label_column", "label")
+    if getattr(dm, "subwords", None) is not None:
+        state["subwords"] = dm.subwords.state()
     return state
 
 
@@ -62,5 +66,7 @@ def state_input_spec(state: dict[str, Any]) -> InputSpec:
     """The :class:`InputSpec` a data state describes (with the vocabulary for text)."""
     spec = state["input_spec"]
     tokens = state.get("tokenizer", {}).get("tokens")
+    sub = state.get("subwords")  # new text enters as sub-word ids (never cached states): 0 cached layers
     return InputSpec(spec["modality"], tuple(int(d) for d in spec["shape"]), spec.get("vocab_size"),
-                     bool(spec.get("masked")), tuple(tokens) if tokens is not None else None)
+                     bool(spec.get("masked")), tuple(tokens) if tokens is not None else None,
+                     (sub["source"], int(sub["max_length"]), 0) if sub else None)
