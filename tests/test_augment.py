@@ -7,8 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from fusionlab.config import ConfigError
-from fusionlab.training.augment import (
+from fusionlab.augmentations import (
     Compose,
     Identity,
     Jitter,
@@ -18,6 +17,7 @@ from fusionlab.training.augment import (
     TimeShift,
     WindowCrop,
 )
+from fusionlab.config import ConfigError
 from fusionlab.training.run import prepare, validate
 
 FACTORIES = {
@@ -286,3 +286,17 @@ def test_out_of_range_values_fail_validation_naming_the_key(make_cfg, overrides:
     with pytest.raises(ConfigError) as err:
         validate(make_cfg(overrides))
     assert err.value.key == key and words in err.value.message
+
+
+def test_old_target_paths_still_build_the_same_classes() -> None:
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    import fusionlab.augmentations as new
+    from fusionlab.training import augment, augment_image, augment_text, mixing
+
+    for module in (augment, augment_image, augment_text, mixing):
+        for name in module.__all__:
+            assert getattr(module, name) is getattr(new, name)
+    built = instantiate(OmegaConf.create({"_target_": "fusionlab.training.mixing.Mixup", "alpha": 0.3}))
+    assert type(built) is new.Mixup and built.alpha == 0.3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fusionlab.augmentations import Cutout, HorizontalFlip, RandomShift
 from fusionlab.config.schema import ConfigError
-from fusionlab.training.augment_image import Cutout, HorizontalFlip, RandomShift
 from fusionlab.training.run import prepare
 from tests.conftest import run_cli
 

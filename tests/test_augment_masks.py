@@ -200,3 +200,13 @@ def test_mixup_inside_compose_trains(make_cfg, tmp_path) -> None:
     train(cfg)
     m = read_metrics(tmp_path)
     assert m["status"] == "ok" and "test/acc" in m["metrics"]
+
+
+@pytest.mark.parametrize("option", [*SERIES, "jitter", "compose"])
+def test_augmentations_read_nothing_back_to_the_host(make_cfg, vowels_batch, option: str) -> None:
+    from tests.test_no_host_sync import HostSyncDetector
+
+    module = _training_module(make_cfg, option)
+    with HostSyncDetector() as detector:
+        module.augmentation.apply(vowels_batch[0], F.one_hot(vowels_batch[1], 9).float(), vowels_batch[2])
+    assert detector.calls == []

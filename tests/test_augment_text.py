@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from fusionlab.training.augment_text import TokenDropout, TokenSwap
+from fusionlab.augmentations import TokenDropout, TokenSwap
 from fusionlab.training.run import prepare, validate
 
 
