@@ -28,6 +28,7 @@ from torch import nn
 log = logging.getLogger("fusionlab")
 
 RECURRENT = (nn.RNNBase,)  # nn.LSTM, nn.GRU, nn.RNN: left eager
+OPTIONS: dict[str, Any] = {}  # keyword arguments of torch.compile (tests set {"backend": "aot_eager"})
 
 
 @dataclass
@@ -61,6 +62,7 @@ def compile_network(net: nn.Module, **options: Any) -> CompilePlan:
     layer, else each part without one (see the module docstring). Parts without weights (dropout,
     identity, a view such as ``diff``) cost a graph and a guard check per call for next to nothing:
     they stay eager and are not listed."""
+    options = {**OPTIONS, **options}
     plan = CompilePlan()
     if not has_recurrent(net):
         net.compile(**options)

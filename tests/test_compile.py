@@ -1,0 +1,129 @@
+"""``compile=true``: the network is compiled (whole, or each part around recurrent layers), trains with
+every preset and fusion, keeps masks, taps and views working, and gives the eager network's outputs.
+
+The matrix compiles with ``backend="aot_eager"`` (Dynamo's capture of the forward and AOTAutograd's of
+the backward, as Inductor gets them, without generating C++: seconds instead of a minute per
+model); one test compiles with Inductor itself, as ``compile=true`` does in a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import fusionlab.training.compiling as compiling
+from fusionlab.training.compiling import compile_network
+from fusionlab.training.run import build_model, prepare, train
+from tests.conftest import CONF, read_metrics
+
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+FUSIONS = sorted(p.stem for p in (CONF / "fusion").glob("*.yaml"))
+DATA_FOR = {"cnn2d": "digits", "cnn2d_rnn": "digits", "text_cnn": "text"}  # default: mnist1d
+
+
+@pytest.fixture
+def capture_only(monkeypatch):
+    torch._dynamo.reset()
+    monkeypatch.setattr(compiling, "OPTIONS", {"backend": "aot_eager"})
+    yield
+    torch._dynamo.reset()
+
+
+def data_for(model: str) -> list[str]:
+    return [f"data={DATA_FOR[model]}"] if model in DATA_FOR else []
+
+
+def eval_logits_match_an_eager_copy(cfg, dm, module) -> None:
+    """The compiled network (after training) and an eager network holding its weights agree on a test batch."""
+    assert not any("_orig_mod" in k for k in module.net.state_dict())  # checkpoints keep the eager names
+    eager = build_model(cfg.model, dm)
+    eager.load_state_dict(module.net.state_dict())
+    batch = next(iter(dm.test_dataloader()))
+    x, mask = batch[0][:16], batch[2][:16] if len(batch) > 2 else None
+    module.net.eval()
+    eager.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(module.net(x, mask), eager(x, mask), rtol=1e-4, atol=1e-5)
+
+
+def test_what_is_compiled_whole_and_what_stays_eager(make_cfg) -> None:
+    plans = {}
+    for model in ("cnn", "transformer", "cnn_rnn", "lstm_fcn"):
+        cfg = make_cfg([f"model={model}"])
+        dm, module, _ = prepare(cfg)
+        plans[model] = compile_network(module.net, backend="eager")
+    assert plans["cnn"].compiled == ["FusionNet"] and plans["cnn"].eager == []
+    assert plans["transformer"].compiled == ["FusionNet"]
+    assert plans["cnn_rnn"].eager == ["branches.rnn.rnn (GRU)"]
+    assert {"branches.cnn", "head"} <= set(plans["cnn_rnn"].compiled)
+    assert not any(name.startswith("branches.rnn") for name in plans["cnn_rnn"].compiled)
+    assert plans["lstm_fcn"].eager == ["branches.lstm.stages.0.rnn (LSTM)"]
+    assert "branches.fcn" in plans["lstm_fcn"].compiled
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_every_preset_trains_a_step_compiled_and_matches_eager(make_cfg, capture_only, model: str,
+                                                               tmp_path: Path) -> None:
+    cfg = make_cfg([f"model={model}", *data_for(model), "compile=true", "debug=limit", "logger=none",
+                    "callbacks=none", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                    "trainer.limit_val_batches=0"])
+    dm, module, trainer = prepare(cfg)
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    trainer.fit(module, datamodule=dm)
+    assert module.compile_plan is not None and module.compile_plan.compiled
+    after = module.net.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the compiled step trained
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    eval_logits_match_an_eager_copy(cfg, dm, module)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_trains_compiled(make_cfg, capture_only, fusion: str, tmp_path: Path) -> None:
+    """Whole-graph compile of a CNN + Transformer network with each fusion (``cross_attention`` and
+    other sequence fusions get the branch sequences and masks)."""
+    cfg = make_cfg(["model=cnn_transformer", f"fusion={fusion}", "compile=true", "debug=fast"])
+    train(cfg)
+    m = read_metrics(tmp_path)
+    assert m["status"] == "ok" and m["compile"]["compiled"] == ["FusionNet"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [
+    ["data=text", "model=cnn_rnn"],  # padded batches: masks through a compiled CNN, a packed GRU left eager
+    ["model=cnn_transformer", "model.taps=[1,2]", "fusion=attention"],  # multi-level fusion of tapped layers
+    ["model=cnn_transformer", "+model.views={transformer: diff}"],  # a per-branch view
+])
+def test_masks_taps_and_views_work_compiled(make_cfg, capture_only, overrides: list[str]) -> None:
+    cfg = make_cfg([*overrides, "compile=true", "debug=limit", "logger=none", "callbacks=none",
+                    "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=0"])
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    assert trainer.global_step == 2
+    eval_logits_match_an_eager_copy(cfg, dm, module)
+
+
+@pytest.mark.slow
+def test_compile_true_with_inductor_trains_reports_and_matches_eager(make_cfg, tmp_path: Path) -> None:
+    """The real thing: Inductor-generated C++ kernels on the CPU; the compile time lands in metrics.json."""
+    torch._dynamo.reset()
+    cfg = make_cfg(["model=cnn", "compile=true", "debug=limit", "logger=none", "trainer.max_epochs=1",
+                    "model.branches.cnn.channels=[8,8]"])
+    train(cfg)
+    m = read_metrics(tmp_path)
+    assert m["status"] == "ok"
+    assert m["compile"]["compiled"] == ["FusionNet"] and m["compile"]["eager"] == []
+    assert m["compile"]["compile_s"] > 0 and m["compile"]["first_step_s"] >= m["compile"]["compile_s"]
+
+
+def test_compile_is_off_by_default_and_the_network_stays_eager(make_cfg) -> None:
+    cfg = make_cfg(["debug=limit", "logger=none", "callbacks=none", "trainer.max_epochs=1",
+                    "trainer.limit_train_batches=1", "trainer.limit_val_batches=0"])
+    assert cfg.compile is False
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    assert module.compile_plan is None
+    assert getattr(module.net, "_compiled_call_impl", None) is None
