@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_minirocket:
             run_minirocket(args.datasets, args.seeds, sweep, ROOT / "data")
         # dataset outermost: a sweep cut short still holds every model on the sets it reached
-        overrides = [f"data.name={','.join(args.datasets)}", f"experiment={','.join(args.models)}",
+        overrides = ["data=ucr", f"data.name={','.join(args.datasets)}", f"experiment={','.join(args.models)}",
                      f"seed={','.join(map(str, args.seeds))}"]
         if args.epochs is not None:
             overrides.append(f"trainer.max_epochs={args.epochs}")
