@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionlab.augmentations.base import apply_augmentation
+from fusionlab.models.subword_routing import own_param_groups
 from fusionlab.training.checkpoint import rng_state, set_rng_state
 from fusionlab.training.compiling import CompilePlan, CompileReport, compile_network
 from fusionlab.training.metrics import ConfusionMetrics, make_metrics
@@ -89,7 +90,7 @@ class FusionClassifier(pl.LightningModule):
         target = y
         if stage == "train":  # augmentations honour the mask; mixup/cutmix give soft targets (and may change it)
             x, target, mask = apply_augmentation(self.augmentation, x, y, mask, self.num_classes)
-        logits = self.net(x, mask)
+        logits = self.net(x, mask, *batch[3:])  # text with data.subwords: + sub-word inputs and their mask
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, target, label_smoothing=smoothing)
         if stage == "train" and (self.l1 or self.l2):
@@ -167,12 +168,15 @@ class FusionClassifier(pl.LightningModule):
 
     def param_groups(self) -> list[dict[str, Any]]:
         """All parameters, or with ``decay_bias_and_norm=False`` two groups: weight matrices (with the
-        optimizer's weight decay) and biases / normalisation weights (vectors, ``weight_decay=0``)."""
-        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer's weight decay) and biases / normalisation weights (vectors, ``weight_decay=0``); plus
+        one group per part with ``param_group_options`` (a fine-tuned pretrained branch's own ``lr``)."""
+        own = own_param_groups(self.net)  # e.g. a fine-tuned pretrained branch with its own lr
+        taken = {id(p) for g in own for p in g["params"]}
+        params = [p for p in self.parameters() if p.requires_grad and id(p) not in taken]
         if self.decay_bias_and_norm:
-            return [{"params": params}]
+            return [{"params": params}, *own]
         return [{"params": [p for p in params if p.dim() > 1]},
-                {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+                {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}, *own]
 
     # -- checkpoints carry what prediction needs -------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
