@@ -12,7 +12,6 @@ from fusionlab.branches.resnet import ResNetBranch
 from fusionlab.config.build import build
 from fusionlab.data.spec import InputSpec
 from fusionlab.models.norm import MaskedBatchNorm1d
-from tests.test_masks_views import assert_padding_invariant
 
 PRESETS = ["inception", "resnet", "inception_rnn", "inception_transformer"]
 
@@ -21,6 +20,20 @@ def _preset(make_cfg, name: str, spec: InputSpec, classes: int = 3, fusion: str 
     cfg = make_cfg([f"model={name}"] + ([f"fusion={fusion}"] if fusion else []))
     torch.manual_seed(0)
     return build(cfg.model, "model", input_spec=spec, num_classes=classes)
+
+
+def assert_padding_invariant(net: torch.nn.Module) -> None:
+    """Series of 2 channels and lengths 25, 12, 30, padded to 30 or 40 steps with zeros or garbage,
+    and each alone unpadded: ``net`` gives the same logits every way."""
+    batches = _padded_batches()
+    x30, mask30 = batches["30"]
+    with torch.no_grad():
+        ref = net(*batches["40"])
+        torch.testing.assert_close(net(*batches["garbage"]), ref, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(net(x30, mask30), ref, atol=1e-5, rtol=1e-4)
+        for i, n in enumerate(mask30.sum(dim=1).tolist()):  # each example alone, unpadded
+            alone = net(x30[i : i + 1, :, :n], torch.ones(1, n, dtype=torch.bool))
+            torch.testing.assert_close(alone, ref[i : i + 1], atol=1e-5, rtol=1e-4)
 
 
 def _padded_batches() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -74,7 +87,7 @@ def test_training_loss_and_gradients_do_not_depend_on_padding(make_cfg, name: st
 
 def test_inception_preset_is_the_papers_network(make_cfg) -> None:
     """Six modules of kernels 40/20/10 + max-pool path (4 x 32 filters), a residual every three modules,
-    no bottleneck on a univariate input, Keras' BatchNorm settings; about 420k parameters."""
+    no bottleneck on a univariate input, BatchNorm eps 1e-3 and PyTorch's momentum; about 420k parameters."""
     net = _preset(make_cfg, "inception", InputSpec("series", (1, 150)), classes=2)
     branch = net.branches["inception"]
     assert isinstance(branch, InceptionBranch)
@@ -84,7 +97,7 @@ def test_inception_preset_is_the_papers_network(make_cfg) -> None:
     assert first.bottleneck is None and second.bottleneck is not None  # 1 channel in: no bottleneck
     assert branch.out_dim == 128
     norm = first.norm
-    assert isinstance(norm, MaskedBatchNorm1d) and norm.eps == 1e-3 and norm.momentum == 0.01
+    assert isinstance(norm, MaskedBatchNorm1d) and norm.eps == 1e-3 and norm.momentum == 0.1
     assert 400_000 < net.param_counts()["total"] < 440_000
 
 
@@ -140,3 +153,18 @@ def test_bad_momentum_is_a_config_error() -> None:
         InceptionBranch(1, 20, bn_momentum=1.5)
     with pytest.raises(ConfigError, match="channels"):
         ResNetBranch(1, 20, channels=[])
+
+
+@pytest.mark.parametrize("momentum", [None, 0.01])
+def test_bn_momentum_option_sets_how_fast_running_statistics_follow(make_cfg, momentum: float | None) -> None:
+    """The preset's default (0.1, PyTorch's) and Keras' 0.99 (``bn_momentum=0.01``), composed from the
+    YAML: after one training step from fresh statistics, running mean = momentum x batch mean."""
+    overrides = ["model=inception"] + ([f"model.branches.inception.bn_momentum={momentum}"] if momentum else [])
+    cfg = make_cfg(overrides)
+    net = build(cfg.model, "model", input_spec=InputSpec("series", (1, 30)), num_classes=2).train()
+    first = net.branches["inception"].modules_[0]
+    seen = {}
+    first.norm.register_forward_hook(lambda m, args, out: seen.setdefault("x", args[0].detach()))
+    net(torch.randn(8, 1, 30) + 3.0)
+    expected = (momentum or 0.1) * seen["x"].mean(dim=(0, 2))
+    torch.testing.assert_close(first.norm.running_mean, expected, atol=1e-6, rtol=1e-5)

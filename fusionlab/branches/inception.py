@@ -85,8 +85,9 @@ class InceptionBranch(Branch):
     returning the last feature map as a sequence ``(B, L, (len(kernel_sizes) + 1) * filters)``.
 
     The paper: ``filters=32``, ``kernel_sizes=[40, 20, 10]``, ``bottleneck=32``, ``depth=6``,
-    a residual every 3 modules, global average pooling (``pool: mean``). Keras' BatchNorm is
-    ``momentum=0.99, eps=1e-3``, i.e. ``bn_momentum=0.01`` here (PyTorch counts the other way).
+    a residual every 3 modules, global average pooling (``pool: mean``). BatchNorm ``eps=1e-3`` as
+    Keras; ``bn_momentum=0.1`` (PyTorch's), not Keras' 0.99 (``0.01`` here: PyTorch counts the other
+    way), whose running statistics lag the weights in runs of a few hundred steps.
     Parameters (defaults, one input channel): about 420k; the length never changes, so the mask
     is the input mask.
     """
@@ -101,7 +102,7 @@ class InceptionBranch(Branch):
         depth: PositiveInt = 6,
         residual_every: NonNegativeInt = 3,
         bn_eps: PositiveFloat = 1e-3,
-        bn_momentum: PositiveFloat = 0.01,
+        bn_momentum: PositiveFloat = 0.1,
         pool: choice("mean", "max", "last", "attention") = "mean",
     ) -> None:
         super().__init__()

@@ -40,7 +40,8 @@ class ResNetBranch(Branch):
     each of ``len(kernel_sizes)`` convolutions, returning the last feature map ``(B, L,
     channels[-1])``. The paper: ``channels=[64, 128, 128]``, ``kernel_sizes=[8, 5, 3]``, global
     average pooling. Parameters (defaults, one input channel): about 504k. ``bn_momentum`` is
-    PyTorch's (Keras' 0.99 is 0.01 here); the length never changes, so the mask is the input mask.
+    PyTorch's (Keras' 0.99 is 0.01 here, too slow for short runs); the length never changes, so the
+    mask is the input mask.
     """
 
     def __init__(
@@ -50,7 +51,7 @@ class ResNetBranch(Branch):
         channels: PositiveInts = (64, 128, 128),
         kernel_sizes: PositiveInts = (8, 5, 3),
         bn_eps: PositiveFloat = 1e-3,
-        bn_momentum: PositiveFloat = 0.01,
+        bn_momentum: PositiveFloat = 0.1,
         pool: choice("mean", "max", "last", "attention") = "mean",
     ) -> None:
         super().__init__()
