@@ -12,7 +12,9 @@ validation carve-out, preprocessing, the tokenizer options of text datasets, ...
 
 :func:`merge_signature` (called for every subclass by ``ArrayDataModule.__init_subclass__``)
 gives the class an ``__init__`` whose signature lists its own arguments followed by every base
-argument (keyword-only), with ``defaults`` applied. The config schema, which is generated from
+argument (keyword-only), with ``defaults`` applied. A class that builds a part from some of its
+options names the part's class in ``options_from`` (e.g. the text datasets' tokenizer), and that
+class's arguments join the signature too. The config schema, which is generated from
 the signature, therefore knows every key and still refuses unknown ones; calling the class binds
 its arguments against that same signature (unknown keyword: ``TypeError``), so the defaults the
 schema shows are the defaults the class uses.
@@ -41,7 +43,6 @@ def merge_signature(cls: type) -> None:
     """Give ``cls`` an ``__init__`` with the merged signature of its own and its bases' arguments."""
     own = vars(cls).get("__init__")
     parent_init = super(cls, cls).__init__  # the next class's (already merged) __init__
-    parent_sig = inspect.signature(parent_init)
     params: list[inspect.Parameter] = []
     hints: dict[str, Any] = {}
     forwards = True  # the class passes the rest on to its base (``**options``, or no __init__ of its own)
@@ -59,16 +60,18 @@ def merge_signature(cls: type) -> None:
             if name in own_hints:
                 hints[name] = own_hints[name]
     else:
-        params.append(next(iter(parent_sig.parameters.values())))  # self
+        params.append(next(iter(inspect.signature(parent_init).parameters.values())))  # self
     if forwards:
-        present = {p.name for p in params}
-        parent_hints = _hints(parent_init)
-        for name, p in list(parent_sig.parameters.items())[1:]:
-            if name in present:
-                continue
-            params.append(p.replace(kind=p.KEYWORD_ONLY))
-            if name in parent_hints:
-                hints[name] = parent_hints[name]
+        sources = [*(getattr(part, "__init__", part) for part in vars(cls).get("options_from", ())), parent_init]
+        for source in sources:  # the arguments of parts the class builds (``options_from``), then its base's
+            present = {p.name for p in params}
+            source_hints = _hints(source)
+            for name, p in list(inspect.signature(source).parameters.items()):
+                if name in present or name in ("self", "cls") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                    continue
+                params.append(p.replace(kind=p.KEYWORD_ONLY))
+                if name in source_hints:
+                    hints[name] = source_hints[name]
     defaults = vars(cls).get("defaults", {})
     names = {p.name for p in params}
     unknown = sorted(set(defaults) - names)

@@ -14,6 +14,7 @@ the key by path, size and modification time, so an edited file is tokenised agai
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -22,16 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.config.schema import ConfigError, NonNegativeInt, PositiveInt, choice
+from fusionlab.config.schema import ConfigError, NonNegativeInt, PositiveInt
 from fusionlab.data.base import ArrayDataModule
 from fusionlab.data.cache import load_cached, save_cached
 from fusionlab.data.describe import describe_tokens
 from fusionlab.data.labels import fit_classes, label_indices
 from fusionlab.data.preprocessing import NoScaling
 from fusionlab.data.splits import carve_validation
-from fusionlab.data.tokenize import PAD_ID, Tokenizer, VocabSize
+from fusionlab.data.tokenize import PAD_ID, Tokenizer
 
 log = logging.getLogger("fusionlab")
+TOKENIZER_OPTIONS = frozenset(inspect.signature(Tokenizer).parameters)
 
 CACHE_VERSION = 1
 
@@ -53,24 +55,21 @@ class TextDataModule(ArrayDataModule):
     label_column = "label"
     defaults = {"batch_size": 64, "eval_batch_size": 500, "bucket_by_length": True}
 
+    options_from = (Tokenizer,)  # its arguments are options too: level, lowercase, ..., max_length
+
     def __init__(
         self,
         data_dir: str = "data",
-        level: choice("word", "char") = "word",
-        lowercase: bool = True,
-        strip_punctuation: bool = False,
-        min_freq: PositiveInt = 1,
-        max_vocab: VocabSize | None = None,
-        max_length: PositiveInt = 256,
         subwords: str | None = None,
         subwords_max_length: PositiveInt = 256,
         subwords_cache_layers: NonNegativeInt = 0,
         **options: Any,
     ) -> None:
+        tokenizer = {k: options.pop(k) for k in list(options) if k in TOKENIZER_OPTIONS}
         options["preprocessing"] = NoScaling()  # token ids are not scaled
         super().__init__(**options)
         self.data_dir = Path(data_dir)
-        self.tokenizer = Tokenizer(level, lowercase, strip_punctuation, min_freq, max_vocab, max_length)
+        self.tokenizer = Tokenizer(**tokenizer)
         self.subwords = None
         if subwords:  # a pretrained encoder's own tokenizer beside the word vocabulary
             from fusionlab.models.encoder_cache import SubwordInputs
