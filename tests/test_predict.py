@@ -45,6 +45,18 @@ def _predict(tmp_path: Path, ckpt: Path, inp: Path, *extra: str, name: str = "pr
     return result, out
 
 
+def _predict_here(tmp_path: Path, data_dir: Path, ckpt: Path, inp: Path, *extra: str, name: str = "pred.csv"):
+    """The predict job in this process (the same config and code as predict.py, without its start-up)."""
+    from fusionlab.inference.cli import register_schemas, run_predict
+    from tests.conftest import compose_cfg
+
+    register_schemas()
+    out = tmp_path / name
+    cfg = compose_cfg([f"ckpt_path={ckpt}", f"input={inp}", f"output={out}", *extra], tmp_path / "job", data_dir,
+                      "predict")
+    return run_predict(cfg), out
+
+
 def _accuracy(pred_csv: Path, labels: np.ndarray) -> float:
     frame = pd.read_csv(pred_csv)
     return float((frame["prediction"].astype(str).to_numpy() == np.asarray(labels).astype(str)).mean())
@@ -86,14 +98,13 @@ def test_series_predictions_equal_eval_accuracy_with_training_data_moved_away(se
 
 
 @pytest.mark.slow
-def test_series_predict_writes_parquet_from_a_list_of_series(series_run, tmp_path: Path) -> None:
+def test_series_predict_writes_parquet_from_a_list_of_series(series_run, tmp_path: Path, data_dir: Path) -> None:
     ckpt, _, arrays, _ = series_run
     rows = [arrays["x_test"][i] for i in range(5)]
     np.savez(tmp_path / "list.npz", *rows)  # a list of series, no labels
-    result, out = _predict(tmp_path, ckpt, tmp_path / "list.npz", name="pred.parquet")
-    assert result.returncode == 0, result.stderr
+    result, out = _predict_here(tmp_path, data_dir, ckpt, tmp_path / "list.npz", name="pred.parquet")
     frame = pd.read_parquet(out)
-    assert len(frame) == 5 and "accuracy" not in result.stdout  # no labels, no scores
+    assert len(frame) == 5 and "acc" not in result  # no labels, no scores
     import fusionlab
 
     expected = fusionlab.load(ckpt).predict(np.stack(rows))
@@ -139,14 +150,13 @@ def test_a_bad_row_ends_predict_py_with_one_line_and_nothing_written(series_run,
 
 
 @pytest.mark.slow
-def test_a_longer_series_is_cut_and_the_cut_is_stated(series_run, tmp_path: Path) -> None:
+def test_a_longer_series_is_cut_and_the_cut_is_stated(series_run, tmp_path: Path, data_dir: Path, caplog) -> None:
     ckpt, _, arrays, _ = series_run
     x = [a[None] for a in arrays["x_test"][:3]]
     x[1] = np.concatenate([x[1], x[1][:, :5]], axis=1)  # 45 steps; the model read 40
     np.savez(tmp_path / "long.npz", *x)
-    result, out = _predict(tmp_path, ckpt, tmp_path / "long.npz")
-    assert result.returncode == 0, result.stderr
-    assert "first at row 1" in result.stdout + result.stderr and "data.too_long=cut" in result.stdout + result.stderr
+    _, out = _predict_here(tmp_path, data_dir, ckpt, tmp_path / "long.npz")
+    assert "first at row 1" in caplog.text and "data.too_long=cut" in caplog.text
     import fusionlab
 
     model = fusionlab.load(ckpt)
@@ -180,7 +190,10 @@ def test_image_predictions_equal_eval_accuracy_with_training_data_moved_away(mak
 
 
 @pytest.mark.slow
-def test_text_predictions_equal_eval_accuracy_with_training_data_moved_away(make_cfg, tmp_path: Path) -> None:
+def test_text_predictions_equal_eval_accuracy_with_training_data_moved_away(make_cfg, tmp_path: Path,
+                                                                            data_dir: Path) -> None:
+    from fusionlab.config.schema import ConfigError
+
     mine = tmp_path / "mine"
     mine.mkdir()
     _reviews(400).to_csv(mine / "train.csv", index=False)
@@ -200,33 +213,38 @@ def test_text_predictions_equal_eval_accuracy_with_training_data_moved_away(make
     assert "(labels in the input)" in result.stdout
     # plain text, one per line: an unseen word maps to <unk>; an empty line is refused naming its row
     (tmp_path / "new.txt").write_text("great coffee, zzqxunseenword\nawful\n")
-    result, out = _predict(tmp_path, ckpt, tmp_path / "new.txt", name="txt.csv")
-    assert result.returncode == 0, result.stderr
+    _, out = _predict_here(tmp_path, data_dir, ckpt, tmp_path / "new.txt", name="txt.csv")
     assert len(pd.read_csv(out)) == 2
     (tmp_path / "empty.txt").write_text("great coffee\n   \nawful\n")
-    result, _ = _predict(tmp_path, ckpt, tmp_path / "empty.txt", name="empty.csv")
-    assert result.returncode == 2 and result.stderr.strip() == (
-        "Error in config: input: row 1 has an empty text; every example needs a non-empty text")
+    with pytest.raises(ConfigError, match="row 1 has an empty text; every example needs a non-empty text"):
+        _predict_here(tmp_path, data_dir, ckpt, tmp_path / "empty.txt", name="empty.csv")
 
 
 @pytest.mark.slow
 def test_checkpoint_without_data_state_gets_one_line_naming_what_it_lacks(series_run, tmp_path: Path) -> None:
-    ckpt, new, _, _ = series_run
+    import fusionlab
+    from fusionlab.config.schema import ConfigError
+
+    ckpt, _, _, _ = series_run
     old = torch.load(ckpt, map_location="cpu", weights_only=True)
     del old["fusionlab_data"]
     torch.save(old, tmp_path / "old.ckpt")
-    result, _ = _predict(tmp_path, tmp_path / "old.ckpt", new)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "written before checkpoints carried their data; it lacks the data state" in result.stderr
+    with pytest.raises(ConfigError, match="written before checkpoints carried their data; it lacks the data state"
+                       ) as e:
+        fusionlab.load(tmp_path / "old.ckpt")
+    assert e.value.key == "ckpt_path" and "\n" not in str(e.value)
 
 
 @pytest.mark.slow
-def test_crafted_checkpoint_cannot_run_code_through_predict(series_run, tmp_path: Path) -> None:
+def test_crafted_checkpoint_cannot_run_code_through_predict(series_run, tmp_path: Path, data_dir: Path) -> None:
+    from fusionlab.config.schema import ConfigError
+
     ckpt, new, _, _ = series_run
     crafted = torch.load(ckpt, map_location="cpu", weights_only=True)
     marker = tmp_path / "pwned"
     crafted["fusionlab_config"]["model"]["fusion"] = {"_target_": "os.system", "_args_": [f"touch {marker}"]}
     torch.save(crafted, tmp_path / "crafted.ckpt")
-    result, out = _predict(tmp_path, tmp_path / "crafted.ckpt", new)
-    assert result.returncode == 2 and "os.system" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert not marker.exists() and not out.exists()
+    with pytest.raises(ConfigError, match="os.system") as e:
+        _predict_here(tmp_path, data_dir, tmp_path / "crafted.ckpt", new)
+    assert e.value.key == "ckpt_path" and "\n" not in str(e.value)
+    assert not marker.exists() and not (tmp_path / "pred.csv").exists()

@@ -150,20 +150,24 @@ def export_program(wrapper: nn.Module, args: tuple[Tensor, ...], modality: str) 
 
 
 def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tuple[Tensor, ...],
-                 opset: int = 18) -> dict[str, Any]:
-    """Write ``net`` in ``fmt`` to ``path``; returns ``{"format", "path", "inputs", "dynamic_axes"}``.
-    Raises ConfigError("format", ...) with one line when the exporter cannot take the model."""
+                 opset: int = 18, program: torch.export.ExportedProgram | None = None) -> dict[str, Any]:
+    """Write ``net`` in ``fmt`` to ``path``; returns ``{"format", "path", "inputs", "dynamic_axes",
+    "program"}`` (``program``: the ``torch.export`` program, reusable for the other two formats of the
+    same network and arguments). Raises ConfigError("format", ...) with one line when the exporter
+    cannot take the model."""
     if fmt not in FORMATS:
         raise ConfigError("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
     wrapper = ExportWrapper(net, modality).eval()
     names = input_names(modality)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # torch.export.save wants its .pt2 suffix
+    if fmt == "torchscript":
+        program = None
     try:
         if fmt == "torchscript":
             dynamic = _torchscript(wrapper, args, tmp)
         else:
-            program = export_program(wrapper, args, modality)
+            program = program if program is not None else export_program(wrapper, args, modality)
             dynamic = dynamic_axes_of(program, names)
             if fmt == "exported_program":
                 torch.export.save(program, str(tmp))
@@ -178,7 +182,7 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
         tmp.unlink(missing_ok=True)
         raise ConfigError("format", f"this model cannot be exported to {fmt}: {_reason(e)}") from None
     tmp.replace(path)
-    return {"format": fmt, "path": str(path), "inputs": names, "dynamic_axes": dynamic}
+    return {"format": fmt, "path": str(path), "inputs": names, "dynamic_axes": dynamic, "program": program}
 
 
 def _torchscript(wrapper: nn.Module, args: tuple[Tensor, ...], path: Path) -> dict[str, list[int]]:
@@ -277,6 +281,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     args = example_inputs(prepared, modality) if prepared is not None else stand_in_inputs(model.input_spec)
     out = Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / f"model{SUFFIX[fmt]}"
     result = export_model(model.net, modality, fmt, out, args, opset=int(cfg.get("opset", 18)))
+    result.pop("program")
     line = f"exported {fmt} → {Path(result['path']).resolve()} (inputs {result['inputs']}, dynamic axes " \
            f"{result['dynamic_axes']})"
     if prepared is not None:
