@@ -205,8 +205,9 @@ def markdown(rows: list[dict[str, Any]], title: str, notes: list[str]) -> str:
         setting = ", ".join(f"{v}" for v in r["setting"].values()) or "–"
         d = r["diff"]
         drop = "–" if r["drop"] is None else f"{_fmt(r['drop'][0])} ± {_fmt(r['drop'][1])}"
+        diff = f"{d['mean']:+.1f} ± {_fmt(d['se'])}" if d["n"] else "–"
         lines.append(f"| {setting} | {r['branch']} | {_fmt(100 * r['alone'])} | {_fmt(100 * r['fused'])} | "
-                     f"{d['mean']:+.1f} ± {_fmt(d['se'])} | {_fmt(d['p'], 3)} | {d['n']} | "
+                     f"{diff} | {_fmt(d['p'], 3)} | {d['n']} | "
                      f"{_fmt(r['weight'], 2) if r['weight'] is not None else 'n/a'} | {drop} |")
     helps = [r for r in rows if r["diff"]["n"] >= 2 and r["diff"]["mean"] - 2 * r["diff"]["se"] > 0]
     hurts = [r for r in rows if r["diff"]["n"] >= 2 and r["diff"]["mean"] + 2 * r["diff"]["se"] < 0]

@@ -230,12 +230,35 @@ def table(sweep: Path, datasets: list[str]) -> str:
     if errors:
         lines += ["", "Failed jobs:", ""]
         lines += [f"- `{e}` on {d}: {'; '.join(map(str, v))}" for (e, d), v in errors.items()]
-    lines += ["", *provenance(load_runs(sweep))]
+    runs = load_runs(sweep)
+    lines += ["", *provenance(runs)]
+    if not runs and (sweep / "multirun.yaml").is_file():  # a sweep stopped before its end: no launch record
+        lines += unfinished_launch(sweep)
     if mr_runs:
         info = json.loads(mr_path.read_text())
         lines += ["MiniRocket runs (in the same script run, before the multirun):", "", "```bash",
                   info.get("command", ""), "```", "", f"- versions: {info.get('versions', '')}", ""]
     return "\n".join(lines)
+
+
+def unfinished_launch(sweep: Path) -> list[str]:
+    """The launch command of a sweep that was stopped (Hydra's ``multirun.yaml``), and when it began."""
+    import yaml
+
+    cfg = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    task = cfg["hydra"]["overrides"]["task"]
+    hydra_keys = [o for o in cfg["hydra"]["overrides"].get("hydra", []) if not o.startswith("hydra.mode")]
+    jobs = [p for p in sweep.glob("*/metrics.json")]
+    done = [json.loads(p.read_text()) for p in jobs]
+    first = (sweep / "multirun.yaml").stat().st_mtime  # written when the sweep starts
+    last = max((p.stat().st_mtime for p in jobs), default=None)
+    lines = ["The multirun was **stopped before its end** (the time budget of this session); it was launched as:", "",
+             "```bash", "OMP_NUM_THREADS=1 python train.py -m " + " ".join(task + hydra_keys), "```", "",
+             f"- {len(done)} jobs finished"]
+    if last is not None:
+        lines[-1] += (f" between the launch at {time.strftime('%H:%M', time.gmtime(first))} and "
+                      f"{time.strftime('%H:%M UTC', time.gmtime(last))} ({(last - first) / 60:.0f} min wall)")
+    return lines + [f"- versions: {versions()}", ""]
 
 
 def goal(cols: dict[str, dict[str, float | None]], ours: list[str], datasets: list[str]) -> list[str]:
