@@ -1,7 +1,7 @@
 """Parameters and forward+backward time of every fusion in conf/fusion, side by side.
 
 For k = 2 and 3 branches of equal width D (64 and 256), every fusion is built from its own YAML file
-(``conf/fusion/<name>.yaml``, its default settings) with ``in_dims = [D] * k`` (and ``num_classes=10``
+(``conf/fusion/<name>.yaml``, its default settings) with ``in_dims = {b0: D, ..., b_{k-1}: D}`` (and ``num_classes=10``
 where it makes logits). Vector fusions get ``k`` random ``(B, D)`` vectors; sequence fusions
 (``takes = "sequences"``, e.g. cross_attention) get ``k`` random ``(B, T, D)`` sequences with no
 mask, since they replace the pooling step. One timed step is ``forward → (out ** 2).mean() →
@@ -31,7 +31,7 @@ from fusionlab.config.schema import ConfigError, locate
 CONF = Path(__file__).resolve().parents[1] / "conf" / "fusion"
 
 
-def build(name: str, in_dims: list[int], num_classes: int = 10) -> torch.nn.Module:
+def build(name: str, in_dims: dict[str, int], num_classes: int = 10) -> torch.nn.Module:
     """The fusion of ``conf/fusion/<name>.yaml`` with its default settings."""
     node = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
     cls = locate(node.pop("_target_"))
@@ -41,11 +41,12 @@ def build(name: str, in_dims: list[int], num_classes: int = 10) -> torch.nn.Modu
 
 
 def make_inputs(fusion: torch.nn.Module, k: int, width: int, batch: int, steps: int) -> tuple:
+    names = [f"b{i}" for i in range(k)]  # named inputs, as the model passes them
     if getattr(fusion, "takes", "vectors") == "sequences":
-        seqs = [torch.randn(batch, steps, width, requires_grad=True) for _ in range(k)]
-        return (seqs, [None] * k), seqs
-    xs = [torch.randn(batch, width, requires_grad=True) for _ in range(k)]
-    return (xs,), xs
+        seqs = {n: torch.randn(batch, steps, width, requires_grad=True) for n in names}
+        return (seqs, dict.fromkeys(names)), list(seqs.values())
+    xs = {n: torch.randn(batch, width, requires_grad=True) for n in names}
+    return (xs,), list(xs.values())
 
 
 def step(fusion: torch.nn.Module, args: tuple, leaves: list[torch.Tensor]) -> float:
@@ -62,7 +63,7 @@ def bench(names: list[str], k: int, width: int, args: argparse.Namespace) -> lis
     built, refused = {}, {}
     for name in names:
         try:
-            fusion = build(name, [width] * k)
+            fusion = build(name, {f"b{i}": width for i in range(k)})
         except ConfigError as e:
             refused[name] = e.message
             continue

@@ -7,7 +7,7 @@ import torch
 
 from fusionlab.branches import CNNBranch, MLPBranch, RNNBranch, TransformerBranch
 from fusionlab.config import ConfigError
-from fusionlab.models.poolers import POOLERS, make_pooler
+from fusionlab.models.time_pooling import POOLERS, make_pooler
 
 B, C, L = 4, 3, 24
 

@@ -55,7 +55,7 @@ def test_mlflow_logger_records_a_run_with_params_and_metrics(make_cfg, tmp_path:
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] == pytest.approx(read_metrics(tmp_path)["metrics"]["test/acc"])
     assert len(client.get_metric_history(run.info.run_id, "val/acc")) == VAL_POINTS
-    assert run.data.params["seed"] == "0" and run.data.params["model/_target_"] == "fusionlab.models.FusionNet"
+    assert run.data.params["seed"] == "0" and run.data.params["model/_target_"] == "fusionlab.models.make_fusion_net"
 
 
 def test_several_loggers_at_once(make_cfg, tmp_path: Path) -> None:

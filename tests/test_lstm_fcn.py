@@ -27,7 +27,7 @@ def test_lstm_fcn_presets_match_the_paper(make_cfg, preset: str, pool: str) -> N
     assert [(m.in_features, m.out_features) for m in linears] == [(128 + 8, 10)] and all(d.p == 0 for d in drops)
     x = torch.randn(5, 1, 40)
     seqs, _ = net.sequences(x)
-    assert seqs[0].shape == (5, 40, 128) and seqs[1].shape == (5, 1, 8)
+    assert seqs["fcn"].shape == (5, 40, 128) and seqs["lstm"].shape == (5, 1, 8)
     assert net(x).shape == (5, 10)
 
 

@@ -1,4 +1,4 @@
-"""Padding masks never change a prediction; views and modality checks; text through the embedding."""
+"""Views and modality checks; text through the embedding (padding: tests/test_padding_invariance.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from fusionlab.config.schema import ConfigError
 from fusionlab.data.spec import InputSpec
-from fusionlab.models import FusionNet
+from fusionlab.models import make_fusion_net
 
 BRANCHES = {
     "cnn": {"_target_": "fusionlab.branches.CNNBranch", "channels": [8, 8], "kernel_sizes": [5, 3],
@@ -26,47 +26,9 @@ BRANCHES = {
 CONCAT = {"_target_": "fusionlab.fusions.ConcatFusion"}
 
 
-def _net(branches: dict, spec: InputSpec, **kw) -> FusionNet:
+def _net(branches: dict, spec: InputSpec, **kw) -> torch.nn.Module:
     torch.manual_seed(0)
-    return FusionNet(spec, 3, branches, CONCAT, **kw).eval()
-
-
-@pytest.mark.parametrize("name", sorted(BRANCHES))
-def test_padding_never_changes_a_prediction(name: str) -> None:
-    """The same series padded to 30 or to 40 steps, with zeros or with garbage, gives the same logits."""
-    spec = InputSpec("series", (2, 40), masked=True)
-    net = _net({name: BRANCHES[name]}, spec)
-    assert_padding_invariant(net)
-
-
-def assert_padding_invariant(net: FusionNet) -> None:
-    """Series of 2 channels and lengths 25, 12, 30, padded to 30 or 40 steps with zeros or garbage,
-    and each alone unpadded: ``net`` gives the same logits every way."""
-    lengths = torch.tensor([25, 12, 30])
-    real = torch.randn(3, 2, 30)
-    mask30 = torch.arange(30) < lengths[:, None]
-    x30 = real * mask30[:, None]
-    x40 = torch.cat([x30, torch.zeros(3, 2, 10)], dim=-1)
-    mask40 = torch.cat([mask30, torch.zeros(3, 10, dtype=torch.bool)], dim=1)
-    garbage = torch.where(mask40[:, None], x40, torch.randn_like(x40) * 100)
-    with torch.no_grad():
-        ref = net(x40, mask40)
-        assert ref.shape == (3, 3)
-        torch.testing.assert_close(net(garbage, mask40), ref, atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(net(x30, mask30), ref, atol=1e-5, rtol=1e-4)
-        for i, n in enumerate(lengths.tolist()):  # each example alone, unpadded
-            alone = net(real[i : i + 1, :, :n], torch.ones(1, n, dtype=torch.bool))
-            torch.testing.assert_close(alone, ref[i : i + 1], atol=1e-5, rtol=1e-4)
-
-
-def test_mlp_branch_ignores_what_padding_holds() -> None:
-    spec = InputSpec("series", (1, 20), masked=True)
-    net = _net({"mlp": {"_target_": "fusionlab.branches.MLPBranch", "hidden": [8]}}, spec)
-    mask = torch.arange(20) < torch.tensor([[15], [20]])
-    x = torch.randn(2, 1, 20) * mask[:, None]
-    garbage = torch.where(mask[:, None], x, torch.full_like(x, 7.0))
-    with torch.no_grad():
-        assert torch.allclose(net(x, mask), net(garbage, mask))
+    return make_fusion_net(spec, 3, branches, CONCAT, **kw).eval()
 
 
 def test_a_series_branch_on_images_is_refused_with_a_hint() -> None:
@@ -129,7 +91,7 @@ def test_text_goes_through_a_shared_embedding_with_a_padding_mask() -> None:
         short = net(ids[:1, :7])
         assert torch.allclose(net(ids)[:1], short, atol=1e-5)
     with pytest.raises(ConfigError, match="embedding: text data needs a token embedding"):
-        FusionNet(spec, 3, {"cnn": BRANCHES["cnn"]}, CONCAT)
+        make_fusion_net(spec, 3, {"cnn": BRANCHES["cnn"]}, CONCAT)
 
 
 def test_batches_of_padded_data_are_cut_to_their_longest_example() -> None:

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from fusionlab.branches import CNNBranch, RNNBranch, StackedBranch, TransformerBranch
 from fusionlab.config import ConfigError
-from fusionlab.models.poolers import last_index
+from fusionlab.models.time_pooling import last_index
 
 CNN = {"_target_": "fusionlab.branches.CNNBranch", "channels": [6, 10], "kernel_sizes": [3], "dilations": [1]}
 RNN = {"_target_": "fusionlab.branches.RNNBranch", "cell": "lstm", "hidden": 7, "pool": "last"}

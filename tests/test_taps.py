@@ -35,7 +35,7 @@ def test_every_tapped_layer_is_a_named_fusion_input_of_its_own_width() -> None:
     bs = branches()
     taps = Taps(bs, [2, 1], {"cnn": (2, 12), "transformer": (2, 12)})
     assert taps.names == ["cnn@1", "cnn@2", "transformer@1", "transformer@2"]
-    assert taps.in_dims == [6, 10, 8, 8]
+    assert taps.in_dims == {"cnn@1": 6, "cnn@2": 10, "transformer@1": 8, "transformer@2": 8}
     x, _ = padded_batch()
     assert [v.shape for v in vectors(taps, bs, x, None)] == [(3, 6), (3, 10), (3, 8), (3, 8)]
 
@@ -64,7 +64,7 @@ def test_depths_a_branch_lacks_are_refused_naming_it() -> None:
         Taps(bs, [1, 3], {"cnn": (2, 12), "transformer": (2, 12)})
     assert err.value.key == "taps" and "'transformer' (TransformerBranch) has 2 layers" in err.value.message
     rnn = {"rnn": RNNBranch(2, 12, hidden=5, layers=2)}
-    assert Taps(rnn, [1], {"rnn": (2, 12)}).in_dims == [5]  # no per-layer outputs: one layer, its output
+    assert Taps(rnn, [1], {"rnn": (2, 12)}).in_dims == {"rnn@1": 5}  # no per-layer outputs: one layer, its output
     with pytest.raises(ConfigError) as err:
         Taps(rnn, [1, 2], {"rnn": (2, 12)})
     assert "has 1 layer to tap (it has no per-layer outputs)" in err.value.message

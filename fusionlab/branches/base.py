@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
-from fusionlab.models.poolers import make_pooler
+from fusionlab.models.time_pooling import make_pooler
 from fusionlab.registry import Registrable
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
-from fusionlab.config.schema import ConfigError, PositiveInts, Probability, choice
+from fusionlab.config.schema import ConfigError, PositiveInts, Probability
 from fusionlab.models.conv import SameConv1d
 from fusionlab.models.norm import MaskedBatchNorm1d
+from fusionlab.models.time_pooling import PoolerName
 
 
 def zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -41,7 +42,20 @@ class ConvBlock(nn.Module):
 
 
 class CNNBranch(Branch):
-    """A stack of 1-D convolutions; returns the feature map as a sequence ``(B, L, channels[-1])``."""
+    """1-D convolutional branch: Conv1d → BatchNorm → ReLU per layer, 'same' padding.
+
+    A stack of 1-D convolutions; returns the feature map as a sequence ``(B, L, channels[-1])``.
+    BatchNorm takes its batch statistics from real steps only (:class:`MaskedBatchNorm1d`).
+
+    Args:
+        channels: output channels per layer (one entry per layer)
+        kernel_sizes: kernel width per layer (or one value for all)
+        dilations: dilation per layer (or one value for all)
+        batch_norm: BatchNorm1d after each convolution (statistics over real steps only)
+        residual: add a (1x1-projected) skip connection around each layer
+        dropout: dropout after each layer
+        pool: a registered time pooler (mean | max | last | attention): sequence → vector
+    """
 
     def __init__(
         self,
@@ -49,11 +63,11 @@ class CNNBranch(Branch):
         seq_len: int,
         channels: PositiveInts = (32, 64, 64),
         kernel_sizes: PositiveInts = (5, 5, 3),
-        dilations: PositiveInts = (1,),
+        dilations: PositiveInts = (1, 2, 4),
         batch_norm: bool = True,
         residual: bool = False,
         dropout: Probability = 0.0,
-        pool: choice("mean", "max", "last", "attention") = "mean",
+        pool: PoolerName = "mean",
     ) -> None:
         super().__init__()
         channels, kernel_sizes, dilations = list(channels), list(kernel_sizes), list(dilations)

@@ -7,8 +7,9 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
-from fusionlab.config.schema import ConfigError, PositiveInts, Probability, choice
+from fusionlab.config.schema import ConfigError, PositiveInts, Probability
 from fusionlab.models.conv import SameConv2d
+from fusionlab.models.time_pooling import PoolerName
 
 
 class Conv2dBlock(nn.Sequential):
@@ -24,9 +25,20 @@ class Conv2dBlock(nn.Sequential):
 
 
 class CNN2dBranch(Branch):
-    """A stack of 2-D convolutions over ``(B, C, H, W)``; returns the feature map as a sequence of
+    """2-D convolutional branch for images: Conv2d → BatchNorm → ReLU per layer, 'same' padding. Its
+    output is the feature map read as a sequence of the H*W positions.
+
+    A stack of 2-D convolutions over ``(B, C, H, W)``; returns the feature map as a sequence of
     its ``H * W`` positions ``(B, H * W, channels[-1])`` (row-major), so ``pool: mean`` is global
-    average pooling (Lin et al. 2014) and ``pool: attention`` attends over positions."""
+    average pooling (Lin et al. 2014) and ``pool: attention`` attends over positions.
+
+    Args:
+        channels: output channels per layer (one entry per layer)
+        kernel_sizes: square kernel size per layer (or one value for all)
+        batch_norm: BatchNorm2d after each convolution
+        dropout: dropout after each layer
+        pool: a registered time pooler (mean = global average pooling | max | last | attention): positions → vector
+    """
 
     modality: ClassVar[str] = "image"
     injected: ClassVar[tuple[str, ...]] = ("in_channels", "height", "width")
@@ -40,7 +52,7 @@ class CNN2dBranch(Branch):
         kernel_sizes: PositiveInts = (3,),
         batch_norm: bool = True,
         dropout: Probability = 0.0,
-        pool: choice("mean", "max", "last", "attention") = "mean",
+        pool: PoolerName = "mean",
     ) -> None:
         super().__init__()
         channels, kernel_sizes = list(channels), list(kernel_sizes)

@@ -9,7 +9,15 @@ from fusionlab.config.schema import PositiveInts, Probability
 
 
 class MLPBranch(Branch):
-    """Flatten ``(B, C, L)`` and apply Linear → ReLU → Dropout layers; a sequence of one step."""
+    """Multi-layer perceptron over the flattened series.
+
+    Flatten ``(B, C, L)`` and apply Linear → ReLU → Dropout layers; a sequence of one step. Padded
+    steps read as zeros; a batch cut to its longest example is padded back to ``seq_len``.
+
+    Args:
+        hidden: hidden widths
+        dropout: dropout after each hidden layer
+    """
 
     def __init__(
         self,

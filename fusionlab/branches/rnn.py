@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
 from fusionlab.config.schema import PositiveInt, Probability, choice
-from fusionlab.models.poolers import last_index
+from fusionlab.models.time_pooling import PoolerName, last_index
 
 
 def reverse_real_steps(x: Tensor, lengths: Tensor) -> Tensor:
@@ -62,7 +62,9 @@ def _from_cudnn_layout(module: nn.Module, state_dict: dict[str, Any], prefix: st
 
 
 class RNNBranch(Branch):
-    """An LSTM or GRU over time; returns its outputs ``(B, L, hidden * directions)``.
+    """Recurrent branch over time steps.
+
+    An LSTM or GRU over time; returns its outputs ``(B, L, hidden * directions)``.
 
     ``pool: last`` on a bidirectional RNN joins the forward direction's last real step with the
     backward direction's first step, i.e. each direction's final state.
@@ -71,18 +73,26 @@ class RNNBranch(Branch):
     to the host and no packing: the forward direction is causal, so real outputs never see the
     padding after them, and the backward direction reads each example's real steps reversed (see
     :class:`BidirectionalRNN`). Padded output steps are zero.
+
+    Args:
+        cell: lstm | gru
+        hidden: hidden units per direction
+        layers: stacked recurrent layers
+        bidirectional: also run backwards and concatenate
+        dropout: dropout between stacked layers (layers > 1)
+        pool: a registered time pooler (last | mean | max | attention)
     """
 
     def __init__(
         self,
         in_channels: int,
         seq_len: int,
-        cell: choice("lstm", "gru") = "lstm",
+        cell: choice("lstm", "gru") = "gru",
         hidden: PositiveInt = 64,
         layers: PositiveInt = 1,
         bidirectional: bool = False,
         dropout: Probability = 0.0,
-        pool: choice("mean", "max", "last", "attention") = "last",
+        pool: PoolerName = "last",
     ) -> None:
         super().__init__()
         rnn_cls = nn.LSTM if cell == "lstm" else nn.GRU

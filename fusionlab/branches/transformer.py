@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
 from fusionlab.config.schema import ConfigError, PositiveInt, Probability, choice
+from fusionlab.models.time_pooling import PoolerName
 
 
 def sinusoidal_positions(length: int, dim: int) -> Tensor:
@@ -41,10 +42,23 @@ def patch_mask(mask: Tensor, patch_size: int) -> Tensor:
 
 
 class TransformerBranch(Branch):
-    """Patch embedding (a strided Conv1d over non-overlapping patches of ``patch_size`` steps;
+    """Transformer-encoder branch (pre-norm), with a patch embedding of the series.
+
+    Patch embedding (a strided Conv1d over non-overlapping patches of ``patch_size`` steps;
     ``patch_size=1`` embeds every step) + positions + a pre-norm Transformer encoder; returns
     ``(B, ceil(L / patch_size), d_model)``. A series whose length is not a multiple of ``patch_size``
-    gets a last patch completed with zeros (see :func:`pad_to_patches`)."""
+    gets a last patch completed with zeros (see :func:`pad_to_patches`).
+
+    Args:
+        d_model: token width
+        heads: attention heads (must divide d_model)
+        layers: encoder layers
+        ff_dim: feed-forward width
+        dropout: dropout inside the encoder
+        patch_size: time steps per token (1 embeds every step; a last partial patch is completed with zeros)
+        positions: sinusoidal | learned
+        pool: a registered time pooler (mean | max | last | attention)
+    """
 
     def __init__(
         self,
@@ -55,9 +69,9 @@ class TransformerBranch(Branch):
         layers: PositiveInt = 2,
         ff_dim: PositiveInt = 128,
         dropout: Probability = 0.1,
-        patch_size: PositiveInt = 1,
+        patch_size: PositiveInt = 2,
         positions: choice("sinusoidal", "learned") = "sinusoidal",
-        pool: choice("mean", "max", "last", "attention") = "mean",
+        pool: PoolerName = "mean",
     ) -> None:
         super().__init__()
         if d_model % heads:

@@ -5,11 +5,11 @@ from fusionlab.fusions.base import Fusion
 from fusionlab.fusions.bilinear import BilinearFusion
 from fusionlab.fusions.concat import ConcatFusion
 from fusionlab.fusions.cross_attention import CrossAttentionFusion
+from fusionlab.fusions.elementwise import MaxFusion, MeanFusion
 from fusionlab.fusions.film import FiLMFusion
 from fusionlab.fusions.gated import GatedFusion
 from fusionlab.fusions.late import LateFusion
 from fusionlab.fusions.lowrank import LowRankFusion
-from fusionlab.fusions.pooling import MaxFusion, MeanFusion
 from fusionlab.fusions.sum import SumFusion
 from fusionlab.fusions.tensor import TensorFusion
 

@@ -2,33 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from torch import Tensor, nn
 
+from fusionlab.config.schema import ConfigError
 from fusionlab.registry import Registrable
+
+InDims = Mapping[str, int]  # input name -> width, in the model's input order
 
 
 class Fusion(nn.Module, Registrable):
-    """Joins k branches into one ``(B, out_dim)``.
+    """Joins k named inputs into one ``(B, out_dim)``.
 
-    - ``takes = "vectors"`` (default): ``forward(xs)`` with ``xs = [(B, D_1), ..., (B, D_k)]``, the
-      branches' pooled vectors.
-    - ``takes = "sequences"``: ``forward(seqs, masks)`` with the branches' sequences
-      ``[(B, T_i, D_i)]`` and their masks ``[(B, T_i) bool or None]`` (e.g. cross-attention).
+    Inputs come by name, in one documented, fixed order: the model's branches sorted by name (with
+    ``taps``: by branch name, then depth, ``<branch>@<depth>``), never the order in which Hydra
+    composed them. ``in_dims`` (name -> width, in that order) is injected when the model is built.
 
-    ``in_dims`` (the branches' widths) is injected when the model is built. A fusion with
-    ``makes_logits = True`` also gets ``num_classes`` and its output are the logits (no head).
-    Fusions that expose per-branch weights (gates, attention) store the last batch's weights
-    ``(B, k)`` in ``self.branch_weights`` so they can be logged and inspected.
+    - ``takes = "vectors"`` (default): ``forward(inputs)`` with ``inputs`` a mapping name ->
+      ``(B, D_name)``, the branches' pooled vectors.
+    - ``takes = "sequences"``: ``forward(inputs, masks)`` with name -> ``(B, T, D)`` sequences and
+      name -> ``(B, T)`` bool masks or None (e.g. cross-attention).
+
+    ``arity`` is the number of inputs a fusion takes (None: any number >= ``min_inputs``); a model
+    with another number is refused with one line. A fusion with ``makes_logits = True`` also gets
+    ``num_classes`` and its output are the logits (no head). Fusions that expose per-input weights
+    (gates, attention) store the last batch's weights ``(B, k)`` in ``self.branch_weights``, columns
+    in input order.
     """
 
     registry_kind: ClassVar[str] = "fusion"  # every subclass is registered (fusionlab.registry)
     injected: ClassVar[tuple[str, ...]] = ("in_dims",)
     takes: ClassVar[str] = "vectors"
     makes_logits: ClassVar[bool] = False
+    arity: ClassVar[int | None] = None
+    min_inputs: ClassVar[int] = 1
+    option: ClassVar[str] = ""  # the name in messages (see option_name)
     out_dim: int
     branch_weights: Tensor | None = None
+    input_names: list[str]
 
-    def forward(self, xs: list[Tensor]) -> Tensor:  # pragma: no cover - abstract
+    def set_inputs(self, in_dims: InDims | Sequence[int]) -> list[int]:
+        """Record the input names (``self.input_names``), check their number against ``arity`` and
+        ``min_inputs`` and return the widths in input order. A plain list of widths names its inputs
+        ``"0"``, ``"1"``, ..."""
+        dims = dict(in_dims) if isinstance(in_dims, Mapping) else {str(i): d for i, d in enumerate(in_dims)}
+        self.input_names = list(dims)
+        k, names = len(dims), ", ".join(dims)
+        if self.arity is not None and k != self.arity:
+            raise ConfigError("", f"{self.option_name()} fuses exactly {self.arity} branches, got {k} ({names})")
+        if k < self.min_inputs:
+            raise ConfigError("", f"{self.option_name()} needs at least {self.min_inputs} branches, got {k} ({names})")
+        return list(dims.values())
+
+    @classmethod
+    def option_name(cls) -> str:
+        """The name used in messages: ``option``, else the class name lower-cased without "Fusion"."""
+        return cls.option or cls.__name__.removesuffix("Fusion").lower()
+
+    def ordered(self, inputs: Mapping[str, Tensor]) -> list[Tensor]:
+        """The inputs as a list in input order (a missing name is a KeyError naming it)."""
+        return [inputs[name] for name in self.input_names]
+
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -6,12 +6,15 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.config.schema import PositiveInts, Probability, choice
-from fusionlab.fusions.base import Fusion
+from fusionlab.fusions.base import Fusion, InDims
 from fusionlab.models.fusion_net import MLPHead
 
 
 class LateFusion(Fusion):
-    """Late (decision-level) fusion: every branch gets its own classifier ``f_i`` and the logits
+    """Late (decision-level) fusion: a classifier per branch, logits averaged (mean) or softmax-weighted
+    (weights).
+
+    Late (decision-level) fusion: every branch gets its own classifier ``f_i`` and the logits
     are combined,
 
         mean:     z = (1/k) sum_i f_i(x_i)
@@ -22,25 +25,31 @@ class LateFusion(Fusion):
     head, so ``dropout`` here replaces the head's). Parameters, with ``h = [D_i, hidden..., C]``:
     ``sum_i sum_l (h_l + 1) h_{l+1}``, plus ``k`` for ``weights``. ``branch_weights`` holds ``w``
     for ``weights`` (``None`` for ``mean``).
+
+    Args:
+        mode: mean | weights: combine the branches' logits equally or with learned softmax weights
+        hidden: hidden widths of each branch's classifier ([]: linear)
+        dropout: dropout before each classifier layer (replaces the model's head dropout)
     """
 
     injected = ("in_dims", "num_classes")
     makes_logits = True
 
-    def __init__(self, in_dims: list[int], num_classes: int, mode: choice("mean", "weights") = "mean",
+    def __init__(self, in_dims: InDims, num_classes: int, mode: choice("mean", "weights") = "mean",
                  hidden: PositiveInts = (), dropout: Probability = 0.1) -> None:
         super().__init__()
+        in_dims = self.set_inputs(in_dims)
         self.mode = mode
         self.heads = nn.ModuleList(MLPHead(d, list(hidden), num_classes, dropout) for d in in_dims)
         self.weight_logits = nn.Parameter(torch.zeros(len(in_dims))) if mode == "weights" else None
         self.out_dim = num_classes
 
-    def branch_logits(self, xs: list[Tensor]) -> Tensor:
-        """Every branch's logits, ``(B, k, num_classes)``."""
-        return torch.stack([head(x) for head, x in zip(self.heads, xs)], dim=1)
+    def branch_logits(self, inputs: dict[str, Tensor]) -> Tensor:
+        """Every branch's logits, ``(B, k, num_classes)``, in input order."""
+        return torch.stack([head(x) for head, x in zip(self.heads, self.ordered(inputs))], dim=1)
 
-    def forward(self, xs: list[Tensor]) -> Tensor:
-        logits = self.branch_logits(xs)
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+        logits = self.branch_logits(inputs)
         if self.weight_logits is None:
             return logits.mean(dim=1)
         w = torch.softmax(self.weight_logits, dim=0)

@@ -6,11 +6,13 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.config.schema import PositiveInt
-from fusionlab.fusions.base import Fusion
+from fusionlab.fusions.base import Fusion, InDims
 
 
 class LowRankFusion(Fusion):
-    """Low-rank Multimodal Fusion (Liu et al., "Efficient Low-rank Multimodal Fusion with
+    """Low-rank multimodal fusion (Liu et al. 2018): z = sum_r w_r * prod_m ([1; x_m] W_m^(r)) + b.
+
+    Low-rank Multimodal Fusion (Liu et al., "Efficient Low-rank Multimodal Fusion with
     Modality-Specific Factors", ACL 2018):
 
         z = sum_{r=1..R} w_r * prod_{m=1..k} ([1; x_m] W_m^(r)) + b
@@ -20,10 +22,15 @@ class LowRankFusion(Fusion):
     tensor has rank ``R``, without ever forming the outer product. The factors are registered
     ``nn.Parameter``s (a plain Python list of tensors, as in some reference code, is never trained).
     Parameters: ``R * sum_m (D_m + 1) * dim + R + dim``.
+
+    Args:
+        dim: output width
+        rank: rank R of the factorised weight tensor
     """
 
-    def __init__(self, in_dims: list[int], dim: PositiveInt = 128, rank: PositiveInt = 4) -> None:
+    def __init__(self, in_dims: InDims, dim: PositiveInt = 128, rank: PositiveInt = 4) -> None:
         super().__init__()
+        in_dims = self.set_inputs(in_dims)
         self.factors = nn.ParameterList(
             nn.Parameter(nn.init.xavier_normal_(torch.empty(rank, d + 1, dim))) for d in in_dims
         )
@@ -31,9 +38,9 @@ class LowRankFusion(Fusion):
         self.bias = nn.Parameter(torch.zeros(dim))
         self.out_dim = dim
 
-    def forward(self, xs: list[Tensor]) -> Tensor:
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
         fused = None
-        for factor, x in zip(self.factors, xs):
+        for factor, x in zip(self.factors, self.ordered(inputs)):
             x1 = torch.cat([torch.ones_like(x[:, :1]), x], dim=-1)  # [1; x_m]
             h = torch.einsum("bd,rdo->bro", x1, factor)  # (B, R, dim)
             fused = h if fused is None else fused * h

@@ -52,12 +52,20 @@ def read_vectors(path: str, wanted: set[str], dim: int) -> dict[str, Tensor]:
 
 @register("embedding")
 class TokenEmbedding(nn.Module):
-    """``ids (B, L) -> vectors (B, dim, L)``; id 0 is padding (a zero vector that gets no gradient).
+    """Token embedding trained with the model; used only when the data is text (token ids → vectors).
+
+    ``ids (B, L) -> vectors (B, dim, L)``; id 0 is padding (a zero vector that gets no gradient).
 
     ``vocab_size`` and ``tokens`` (index → token) are injected from the data. ``pretrained``: a
     GloVe/word2vec-style text file; vocabulary tokens found in it (exactly, else lowercased) start
     from their vector, the others from ``N(0, s^2)`` with ``s`` the std of the loaded vectors, and
     the coverage is logged. ``freeze`` keeps the vectors fixed during training.
+
+    Args:
+        dim: width of each token vector (the branches' input channels)
+        pretrained: a GloVe/word2vec text file to start from (see embedding=pretrained)
+        freeze: keep the vectors fixed during training
+        dropout: dropout on the embedded tokens
     """
 
     injected = ("vocab_size", "tokens")

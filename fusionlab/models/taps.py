@@ -8,13 +8,14 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.config.schema import ConfigError
-from fusionlab.models.poolers import make_pooler
+from fusionlab.models.time_pooling import make_pooler
 
 
 class Taps(nn.Module):
     """Taps layers ``taps`` (1-based depths) of every branch; each tapped layer's sequence
     ``(B, T_l, D_l)`` is pooled on its own and fed to the fusion as an input named ``<branch>@<depth>``
-    (for ``taps=[1, 3]`` and branches cnn, transformer: ``cnn@1, cnn@3, transformer@1, transformer@3``).
+    (for ``taps=[1, 3]`` and branches cnn, transformer: ``cnn@1, cnn@3, transformer@1, transformer@3``,
+    the fusion's input order: by branch name, then depth).
 
     A branch taps its ``layer_outputs(x, mask)`` (CNN: each conv block; Transformer: each encoder
     layer; stacked: every stage's layers); a branch without it (RNN, MLP) has one layer, its output.
@@ -33,9 +34,9 @@ class Taps(nn.Module):
         self.taps = sorted(taps)
         self.depths: dict[str, int] = {}
         self.names: list[str] = []
-        self.in_dims: list[int] = []
+        self.in_dims: dict[str, int] = {}
         self.poolers = nn.ModuleDict()
-        for name, branch in branches.items():
+        for name, branch in sorted(branches.items()):  # the fusion's input order: by branch name, then depth
             widths = [seq.shape[-1] for seq in _dry_layers(branch, shapes[name])]
             self.depths[name] = len(widths)
             if self.taps[-1] > len(widths):
@@ -45,7 +46,7 @@ class Taps(nn.Module):
                                   f"to tap{support}, but taps={self.taps} asks for depth {self.taps[-1]}")
             for depth in self.taps:
                 self.names.append(f"{name}@{depth}")
-                self.in_dims.append(widths[depth - 1])
+                self.in_dims[f"{name}@{depth}"] = widths[depth - 1]
                 if depth < len(widths):
                     self.poolers[f"{name}@{depth}"] = make_pooler(getattr(branch, "pool_name", "mean"),
                                                                   widths[depth - 1])
@@ -68,12 +69,14 @@ class Taps(nn.Module):
         return out
 
 
-    def pool_all(self, branches: Mapping[str, nn.Module], seqs: list[Tensor],
-                 masks: list[Tensor | None]) -> list[Tensor]:
-        """The vectors of every tapped layer, from the flat lists ``sequences`` gave branch by branch."""
-        n, out = len(self.taps), []
-        for b, (name, branch) in enumerate(branches.items()):
-            out += self.pool(name, branch, seqs[b * n : (b + 1) * n], masks[b * n : (b + 1) * n])
+    def pool_all(self, branches: Mapping[str, nn.Module], seqs: Mapping[str, Tensor],
+                 masks: Mapping[str, Tensor | None]) -> dict[str, Tensor]:
+        """The vector of every tapped layer by input name ``<branch>@<depth>``."""
+        out: dict[str, Tensor] = {}
+        for name, branch in branches.items():
+            keys = [f"{name}@{depth}" for depth in self.taps]
+            vectors = self.pool(name, branch, [seqs[k] for k in keys], [masks[k] for k in keys])
+            out.update(zip(keys, vectors))
         return out
 
 

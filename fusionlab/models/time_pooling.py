@@ -1,12 +1,15 @@
-"""Poolers turn a branch's sequence ``(B, T, D)`` into one vector ``(B, D)``.
+"""Time pooling: a branch's sequence ``(B, T, D)`` becomes one vector ``(B, D)``.
 
-Chosen by name in a branch's ``pool`` key; add one with :func:`register_pooler`. Each takes an
-optional ``mask`` ``(B, T)`` (True on real steps) and ignores the padded steps.
+Chosen by name in a branch's ``pool`` key (typed :data:`PoolerName`, so every registered pooler is
+a valid choice); add one with :func:`register_pooler`. Each takes an optional ``mask`` ``(B, T)``
+(True on real steps) and ignores the padded steps. (Not to be confused with the element-wise
+fusions of :mod:`fusionlab.fusions.elementwise`, which join branches.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +28,21 @@ def register_pooler(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
         return cls
 
     return deco
+
+
+class RegisteredPooler:
+    """Config constraint: the value names a registered pooler (checked when the config is validated,
+    so a pooler registered by the user's own module is a valid choice too)."""
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(sorted(POOLERS))
+
+    def violation(self, value: Any) -> str | None:
+        return None if value in POOLERS else f"must be one of {list(self.choices)}, got {value!r}"
+
+
+PoolerName = Annotated[str, RegisteredPooler()]  # a branch's ``pool`` argument
 
 
 def make_pooler(name: str, dim: int) -> nn.Module:
