@@ -101,3 +101,33 @@ def test_poolers_compute_what_they_say() -> None:
     assert set(POOLERS) >= {"mean", "max", "last", "attention"}
     with pytest.raises(ValueError, match="unknown pooler"):
         make_pooler("median", 2)
+
+
+def test_a_registered_pooler_is_a_valid_pool_choice_of_every_branch() -> None:
+    """Branches read their ``pool`` choices from the pooler registry (no hard-coded list): a pooler
+    registered by the user's code validates in a config and is the one the branch builds."""
+    from omegaconf import OmegaConf
+
+    from fusionlab.config.schema import validate_targets
+    from fusionlab.models.time_pooling import register_pooler
+
+    node = OmegaConf.create({"cnn": {"_target_": "fusionlab.branches.CNNBranch", "pool": "first"},
+                             "rnn": {"_target_": "fusionlab.branches.RNNBranch", "pool": "first"}})
+    with pytest.raises(ConfigError, match=r"cnn\.pool: must be one of \['attention', 'last', 'max', 'mean'"):
+        validate_targets(node)
+
+    @register_pooler("first")
+    class FirstPool(torch.nn.Module):
+        def __init__(self, dim: int) -> None:
+            super().__init__()
+
+        def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+            return x[:, 0]
+
+    try:
+        validate_targets(node)  # now a valid choice, for every branch
+        branch = CNNBranch(C, L, pool="first")
+        x = torch.randn(B, C, L)
+        torch.testing.assert_close(branch.pool(branch(x)), branch(x)[:, 0])
+    finally:
+        POOLERS.pop("first")
