@@ -37,6 +37,8 @@ SPECS = {
 }
 SKIP_BRANCHES = {"pretrained_transformer": "reads sub-word ids of its own tokenizer "
                                            "(tests/test_pretrained_transformer.py)"}
+SKIP_EXPERIMENTS = {e: "a pretrained branch reads data.subwords (tests/test_pretrained_transformer.py)"
+                    for e in ("text_pretrained", "text_pretrained_cnn")}
 
 
 def _options(group: str) -> list[str]:
@@ -94,7 +96,9 @@ CASES = (
                   marks=[pytest.mark.skip(reason=SKIP_BRANCHES[b])] if b in SKIP_BRANCHES else [])
      for b in _options("branch")]
     + [pytest.param((f"model={m}",), id=f"model={m}") for m in _options("model")]
-    + [pytest.param((f"experiment={e}",), id=f"experiment={e}") for e in _options("experiment")]
+    + [pytest.param((f"experiment={e}",), id=f"experiment={e}",
+                    marks=[pytest.mark.skip(reason=SKIP_EXPERIMENTS[e])] if e in SKIP_EXPERIMENTS else [])
+       for e in _options("experiment")]
     + [_fusion_case(f) for f in _options("fusion")]
     + [pytest.param(("model=cnn_transformer", "model.taps=[1,2]"), id="taps=[1,2]")]
 )
