@@ -71,7 +71,10 @@ def variants(overrides: list[str]) -> dict[str, list[str]]:
     for keep in branches:
         drop = [f"~model.branches.{b}" for b in branches if b != keep]
         drop += [f"~model.views.{b}" for b in branches if b != keep and b in views]
-        out[keep] = [*overrides, *drop, "fusion=concat", "model.taps=null"]
+        # the one branch left goes straight to the head: the fusion node is replaced by concat (identity on
+        # one input), whatever keys the fused preset set on its own fusion (e.g. gated's dim)
+        out[keep] = [*overrides, *drop, "~model.fusion", "+model.fusion={_target_:fusionlab.fusions.ConcatFusion}",
+                     "model.taps=null"]
     return out
 
 
@@ -266,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs, one thread each")
     parser.add_argument("--out", type=Path, default=None, help="folder (default: outputs/ablation/<task_name>)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the table from finished runs")
+    parser.add_argument("--only", nargs="+", default=None, help="launch only these variants (fused, <branch>): "
+                        "e.g. rerun the branches alone into an existing --out")
     args = parser.parse_intermixed_args(argv)
     from fusionlab.config.schema import ConfigError
 
@@ -279,17 +284,25 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"Error in config: {e}", file=sys.stderr)
         return 2
-    launches = []
+    if args.only and not set(args.only) <= set(plan):
+        print(f"Error in config: --only: expected some of {list(plan)}, got {args.only}", file=sys.stderr)
+        return 2
     if not args.report_only:
+        previous = json.loads((out / RECORD).read_text()) if (out / RECORD).is_file() else {}
+        launches = [r for r in previous.get("launches", []) if args.only and r["variant"] not in args.only]
         for name, overrides in plan.items():
-            launches.append(launch(name, overrides, args.seeds, out / name, args.n_jobs))
+            if not args.only or name in args.only:
+                launches.append(launch(name, overrides, args.seeds, out / name, args.n_jobs))
+        command = "fusionlab-ablate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         (out / RECORD).write_text(json.dumps({"overrides": args.overrides, "seeds": args.seeds, "launches": launches,
-                                              "command": "fusionlab-ablate " + " ".join(
-                                                  shlex.quote(a) for a in (argv or sys.argv[1:]))}, indent=2))
+                                              "command": previous.get("command", command) if args.only else command,
+                                              "reruns": previous.get("reruns", []) + ([command] if args.only else [])},
+                                             indent=2))
     record = json.loads((out / RECORD).read_text()) if (out / RECORD).is_file() else {}
     groups = {name: jobs_in(out / name) for name in plan}
-    notes = [f"Command: `{record.get('command', '')}` (seeds {record.get('seeds', args.seeds)}); each branch alone: "
-             "the same overrides with the other branches removed and `fusion=concat`."]
+    notes = [f"Command: `{record.get('command', '')}` (seeds {record.get('seeds', args.seeds)})"
+             + "".join(f"; then `{c}`" for c in record.get("reruns", [])) + ". Each branch alone: the same overrides "
+             "with the other branches removed and a concat fusion (identity on one input) before the same head."]
     notes += [f"- `{r['command']}`: exit {r['returncode']}, {r['wall_time_s'] / 60:.1f} min"
               for r in record.get("launches", [])]
     print(report(out, groups, swept(args.overrides), "Does fusion help? Fused model against each branch alone", notes))

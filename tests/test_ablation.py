@@ -21,8 +21,21 @@ def test_each_branch_alone_keeps_the_recipe_and_drops_the_others() -> None:
     plan = variants(TINY)
     assert list(plan) == [FUSED, "inception", "rnn"]
     assert plan[FUSED] == TINY
-    assert plan["inception"] == [*TINY, "~model.branches.rnn", "fusion=concat", "model.taps=null"]
-    assert plan["rnn"] == [*TINY, "~model.branches.inception", "fusion=concat", "model.taps=null"]
+    concat = ["~model.fusion", "+model.fusion={_target_:fusionlab.fusions.ConcatFusion}", "model.taps=null"]
+    assert plan["inception"] == [*TINY, "~model.branches.rnn", *concat]
+    assert plan["rnn"] == [*TINY, "~model.branches.inception", *concat]
+
+
+def test_a_fused_preset_that_sets_keys_on_its_fusion_still_ablates(make_cfg) -> None:
+    """paper_mnist1d_cnn_gru_gated sets the gated unit's ``dim``: each branch alone composes to one branch
+    and a plain concat fusion (the bug: ``fusion=concat`` kept ``dim`` and every branch-alone job failed)."""
+    from fusionlab.ablation import compose
+
+    plan = variants(["experiment=paper_mnist1d_cnn_gru_gated"])
+    for branch in ("cnn", "rnn"):
+        cfg = compose(plan[branch])
+        assert list(cfg.model.branches) == [branch]
+        assert dict(cfg.model.fusion) == {"_target_": "fusionlab.fusions.ConcatFusion"}
 
 
 def test_paired_difference_and_test_match_scipy() -> None:
