@@ -35,9 +35,24 @@ from paper_common import ROOT, jobs_by, launch, load_runs, paper_parser, pct, pr
 FUSED = "text_pretrained_cnn"
 ROWS = {
     "text_cnn": "text CNN alone (Kim 2014, learned 128-d word embedding)",
-    "text_pretrained": "MiniLM-L6 alone, top layer(s) fine-tuned, mean-pooled, linear head",
-    FUSED: "MiniLM-L6 (top layer(s) fine-tuned) + text CNN, concat fusion",
+    "text_pretrained": "MiniLM-L6 alone (frozen, layer 4, mean-pooled), linear head",
+    FUSED: "MiniLM-L6 (frozen, layer 4) + text CNN, concat fusion",
 }
+CITED = ROOT / "docs" / "results" / "paper_text.md"  # the text CNN's own table (same data, split, 5 epochs)
+
+
+def cited_text_cnn() -> dict[str, Any] | None:
+    """The text CNN row of docs/results/paper_text.md as stats (read at run time; None when absent)."""
+    if not CITED.is_file():
+        return None
+    for line in CITED.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 7 and cells[1] == "`text_cnn`":
+            (acc, acc_sd), (f1, f1_sd) = (map(float, cells[i].split("±")) for i in (2, 3))
+            return {"acc": {"n": int(cells[4]), "mean": acc / 100, "std": acc_sd / 100, "failed": 0},
+                    "f1": {"n": int(cells[4]), "mean": f1 / 100, "std": f1_sd / 100, "failed": 0},
+                    "params": cells[5], "wall": cells[6]}
+    return None
 BRANCHES_OF_FUSED = ("text_cnn", "text_pretrained")
 
 
@@ -83,6 +98,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
 def table(sweep: Path) -> str:
     baselines = json.loads((sweep / "baselines.json").read_text()) if (sweep / "baselines.json").is_file() else []
     groups = jobs_by(sweep, ["experiment"])
+    unfinished = {e: sum(1 for j in groups.get((e,), []) if not j.result) for e in ROWS}  # no metrics.json yet
+    groups = {k: [j for j in v if j.result] for k, v in groups.items()}
     acc = {e: stats(groups.get((e,), [])) for e in ROWS}
     f1 = {e: stats(groups.get((e,), []), "test/f1") for e in ROWS}
     val = {e: stats(groups.get((e,), []), "val/acc") for e in ROWS}
@@ -106,9 +123,17 @@ def table(sweep: Path) -> str:
         lines.append(f"| {b['name']} ({b['choice']}) | `scripts/bench_text_baselines.py` | "
                      f"{100 * b['val']['acc']:.1f} | {100 * b['test']['acc']:.1f} | {100 * b['test']['f1']:.1f} | 1 | "
                      f"{b['params_trained']:,} | {b['params_frozen']:,} | {b['wall_time_s']:.0f} |")
+    cited = cited_text_cnn() if not acc["text_cnn"]["n"] and not unfinished["text_cnn"] else None
     for e, label in ROWS.items():
+        if e == "text_cnn" and cited is not None:  # not run in this sweep: the text CNN's own table
+            acc[e], f1[e] = cited["acc"], cited["f1"]
+            lines.append(f"| {label}, 5 epochs, cited from `docs/results/paper_text.md` (not rerun) | `{e}` | – | "
+                         f"{pct(cited['acc'])} | {pct(cited['f1'])} | {cited['acc']['n']} | {cited['params']} | 0 | "
+                         f"{cited['wall']} |")
+            continue
         r = acc[e]
-        n = f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else "")
+        n = (f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else "")
+             + (f" ({unfinished[e]} unfinished)" if unfinished[e] else ""))
         wall = "–" if not r["n"] else f"{r['wall']:.0f}"
         params = f"{r['params']:,}" if r["params"] else "–"
         ep = f", {'/'.join(map(str, epochs[e]))} epochs" if epochs[e] else ""
@@ -130,7 +155,7 @@ def table(sweep: Path) -> str:
     times_file = sweep / "epoch_times.json"
     if times_file.is_file():
         lines += ["", *epoch_time_lines(json.loads(times_file.read_text()))]
-    errors = {e: acc[e]["errors"] for e in ROWS if acc[e]["errors"]}
+    errors = {e: acc[e]["errors"] for e in ROWS if acc[e].get("errors")}
     if errors:
         lines += ["", "Failed jobs:", ""] + [f"- `{e}`: {'; '.join(map(str, v))}" for e, v in errors.items()]
     lines += [""] + provenance(load_runs(sweep))
