@@ -37,15 +37,27 @@ TOLERANCE = 1e-5
 
 
 class ExportWrapper(nn.Module):
-    """The network with fixed positional inputs (see the module docstring)."""
+    """The network with fixed positional inputs: ``(x, mask)`` for series (see the module docstring)."""
 
     def __init__(self, net: nn.Module, modality: str) -> None:
         super().__init__()
         self.net = net
         self.modality = modality
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         return self.net(x, mask)
+
+
+class InputOnlyWrapper(ExportWrapper):
+    """Images and text: the input alone (text derives its mask from the ids, 0 being padding)."""
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return self.net(x)
+
+
+def wrap(net: nn.Module, modality: str) -> ExportWrapper:
+    """The export wrapper of a network reading ``modality``."""
+    return (ExportWrapper if modality == "series" else InputOnlyWrapper)(net, modality)
 
 
 def input_names(modality: str) -> list[str]:
@@ -157,7 +169,7 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
     cannot take the model."""
     if fmt not in FORMATS:
         raise ConfigError("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
-    wrapper = ExportWrapper(net, modality).eval()
+    wrapper = wrap(net, modality).eval()
     names = input_names(modality)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # torch.export.save wants its .pt2 suffix
