@@ -13,6 +13,7 @@ batches, :func:`encode_labels` maps a file's labels to the model's classes.
 from fusionlab.data.base import ArrayDataModule, TensorBatches
 from fusionlab.data.digits import DigitsDataModule
 from fusionlab.data.inputs import InputsDataModule
+from fusionlab.data.memmap import NPYFolderDataModule
 from fusionlab.data.mnist1d import MNIST1DDataModule
 from fusionlab.data.npz import NPZDataModule
 from fusionlab.data.prepare import prepare_inputs
@@ -26,6 +27,7 @@ __all__ = [
     "DigitsDataModule",
     "InputsDataModule",
     "MNIST1DDataModule",
+    "NPYFolderDataModule",
     "NPZDataModule",
     "TensorBatches",
     "UCRDataModule",
