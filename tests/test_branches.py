@@ -13,7 +13,7 @@ B, C, L = 4, 3, 24
 
 BRANCHES = {
     "cnn": lambda: CNNBranch(C, L, channels=[8, 16], kernel_sizes=[5], dilations=[1, 2]),
-    "cnn_residual": lambda: CNNBranch(C, L, channels=[8, 8], kernel_sizes=[4, 3], residual=True),
+    "cnn_residual": lambda: CNNBranch(C, L, channels=[8, 8], kernel_sizes=[4, 3], residual=True, dilations=[1]),
     "lstm": lambda: RNNBranch(C, L, cell="lstm", hidden=10, layers=2),
     "gru_bi": lambda: RNNBranch(C, L, cell="gru", hidden=6, bidirectional=True),
     "transformer": lambda: TransformerBranch(C, L, d_model=16, heads=4, layers=1, ff_dim=32, patch_size=3),
@@ -77,8 +77,8 @@ def test_unidirectional_last_pool_equals_final_hidden_state() -> None:
     [
         (lambda: TransformerBranch(C, L, d_model=10, heads=4), "heads"),
         (lambda: TransformerBranch(C, L, patch_size=L + 1), "patch_size"),
-        (lambda: CNNBranch(C, 8, channels=[4], kernel_sizes=[9]), "kernel_sizes"),
-        (lambda: CNNBranch(C, L, channels=[4, 4], kernel_sizes=[3, 3, 3]), "kernel_sizes"),
+        (lambda: CNNBranch(C, 8, channels=[4], kernel_sizes=[9], dilations=[1]), "kernel_sizes"),
+        (lambda: CNNBranch(C, L, channels=[4, 4], kernel_sizes=[3, 3, 3], dilations=[1]), "kernel_sizes"),
         (lambda: CNNBranch(C, L, channels=[]), "channels"),
     ],
 )

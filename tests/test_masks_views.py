@@ -12,8 +12,9 @@ from fusionlab.models import make_fusion_net
 BRANCHES = {
     "cnn": {"_target_": "fusionlab.branches.CNNBranch", "channels": [8, 8], "kernel_sizes": [5, 3],
             "dilations": [1, 2]},
-    "cnn_max": {"_target_": "fusionlab.branches.CNNBranch", "channels": [8], "kernel_sizes": [4], "pool": "max"},
-    "lstm": {"_target_": "fusionlab.branches.RNNBranch", "hidden": 6},
+    "cnn_max": {"_target_": "fusionlab.branches.CNNBranch", "channels": [8], "kernel_sizes": [4], "dilations": [1],
+                "pool": "max"},
+    "lstm": {"_target_": "fusionlab.branches.RNNBranch", "cell": "lstm", "hidden": 6},
     "bigru": {"_target_": "fusionlab.branches.RNNBranch", "cell": "gru", "hidden": 5, "bidirectional": True,
               "layers": 2},
     "bigru_mean": {"_target_": "fusionlab.branches.RNNBranch", "cell": "gru", "hidden": 5, "bidirectional": True,

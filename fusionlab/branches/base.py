@@ -1,7 +1,5 @@
 """The contract every branch follows."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from torch import Tensor, nn

@@ -83,6 +83,8 @@ class RNNBranch(Branch):
         pool: a registered time pooler (last | mean | max | attention)
     """
 
+    __constants__ = ["bidirectional"]
+
     def __init__(
         self,
         in_channels: int,
@@ -111,8 +113,10 @@ class RNNBranch(Branch):
         x = x.transpose(1, 2)
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # garbage (even NaN) never enters the recurrence
-        lengths = None if mask is None else mask.sum(dim=1)
-        out = self.rnn(x, lengths) if self.bidirectional else self.rnn(x)[0]
+        if self.bidirectional:  # noqa: SIM108 (a TorchScript constant: the other branch is not compiled)
+            out = self.rnn(x, None if mask is None else mask.sum(dim=1))
+        else:
+            out = self.rnn(x)[0]
         return out if mask is None else out.masked_fill(~mask.unsqueeze(-1), 0.0)
 
     def pool(self, seq: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -99,7 +99,7 @@ class TransformerBranch(Branch):
         x, mask = pad_to_patches(x, mask, self.patch_size)
         h = self.embed(x).transpose(1, 2)
         h = h + self.positions[: h.shape[1]]
-        pad = None
+        pad: Tensor | None = None
         if mask is not None:
             pad = ~mask
             h = h.masked_fill(pad.unsqueeze(-1), 0.0)

@@ -1,7 +1,5 @@
 """The contract every fusion follows."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -61,7 +59,7 @@ class Fusion(nn.Module, Registrable):
         """The name used in messages: ``option``, else the class name lower-cased without "Fusion"."""
         return cls.option or cls.__name__.removesuffix("Fusion").lower()
 
-    def ordered(self, inputs: Mapping[str, Tensor]) -> list[Tensor]:
+    def ordered(self, inputs: dict[str, Tensor]) -> list[Tensor]:
         """The inputs as a list in input order (a missing name is a KeyError naming it)."""
         return [inputs[name] for name in self.input_names]
 

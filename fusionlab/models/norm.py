@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -27,8 +28,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         super().__init__(num_features, eps=eps, momentum=momentum)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        if mask is None or not self.training:
-            return super().forward(x)  # eval: running statistics, so padding cannot matter
+        if mask is None or not self.training:  # eval: running statistics, so padding cannot matter
+            return self._unmasked(x)
         keep = mask.unsqueeze(1)  # (B, 1, L); where(), not a product, so NaN/inf padding cannot leak in
         count = keep.sum(dtype=x.dtype).clamp_min(1.0)
         mean = torch.where(keep, x, 0.0).sum(dim=(0, 2)) / count  # (C,)
@@ -48,3 +49,15 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         if self.affine:
             y = y * self.weight[None, :, None] + self.bias[None, :, None]
         return y
+
+    def _unmasked(self, x: Tensor) -> Tensor:
+        """``nn.BatchNorm1d.forward`` spelled out (TorchScript cannot call ``super().forward``)."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        batch_stats = self.training or self.running_mean is None
+        return F.batch_norm(x, self.running_mean if not self.training or self.track_running_stats else None,
+                            self.running_var if not self.training or self.track_running_stats else None,
+                            self.weight, self.bias, batch_stats, factor, self.eps)
