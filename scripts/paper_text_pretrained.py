@@ -68,7 +68,7 @@ def frozen_parameters(job_folder: Path) -> int:
         if str(spec.get("_target_", "")).endswith("PretrainedTransformerBranch"):
             from fusionlab.branches.pretrained_transformer import PretrainedTransformerBranch
 
-            args = {k: v for k, v in spec.items() if k in ("source", "max_length", "freeze", "train_layers")}
+            args = {k: v for k, v in spec.items() if k in ("source", "max_length", "freeze", "train_layers", "layer")}
             branch = PretrainedTransformerBranch(**args)
             total += sum(p.numel() for p in branch.parameters() if not p.requires_grad)
     return total
