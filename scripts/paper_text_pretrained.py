@@ -8,9 +8,10 @@ Three steps, each writing into the sweep folder (default ``outputs/paper/text_pr
 1. the reference rows (``scripts/bench_text_baselines.py``: majority class, TF-IDF + logistic regression,
    the frozen encoder + a linear head), ``baselines.json``;
 2. one multirun over ``experiment=text_cnn,text_pretrained,text_pretrained_cnn`` × seeds (the text CNN
-   alone, the fine-tuned encoder alone, the two fused), every job's ``metrics.json``;
-3. ``--epoch-times``: first-pass and cached-pass epoch times of the frozen encoder fused with the text CNN
-   (``experiment=text_pretrained_frozen_cnn``), ``epoch_times.json``.
+   alone, the frozen encoder alone, the two fused), every job's ``metrics.json``;
+3. ``--epoch-times N [--cold-dir DIR]``: N training epochs of ``experiment=text_pretrained_cnn`` timed in this
+   process with the frozen states computed (an empty ``DIR`` as ``data_dir``: the first pass) and read from the
+   cache (the cached passes), and of ``experiment=text_cnn`` beside them, ``epoch_times.json``.
 
 The table (``docs/results/paper_text_pretrained.md``) is written from those files only: accuracy and
 macro-F1 (mean ± sample std over seeds), trained and frozen parameters, wall time per run, and each
