@@ -28,18 +28,21 @@ def packed_forward(branch: RNNBranch, reference: nn.RNNBase, x: Tensor, mask: Te
     return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[-1])[0]
 
 
-def timed(step, device: torch.device, repeats: int) -> float:
-    times = []
+def timed(steps: list, device: torch.device, repeats: int) -> list[float]:
+    """Median seconds per call of each step, the steps interleaved (so a change in the machine's load
+    hits both alike), after 3 warm-up rounds."""
+    times: list[list[float]] = [[] for _ in steps]
     for i in range(repeats + 3):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 3:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for j, step in enumerate(steps):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 3:
+                times[j].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -84,8 +87,7 @@ def row(cell: str, bidirectional: bool, layers: int, args: argparse.Namespace, d
         reference.zero_grad(set_to_none=True)
         packed_forward(branch, reference, x, mask).square().mean().backward()
 
-    masked = timed(new_step, device, args.repeats)
-    packed = timed(old_step, device, args.repeats)
+    masked, packed = timed([new_step, old_step], device, args.repeats)
     return (f"| {cell} | {bidirectional} | {layers} | {packed * 1e3:.1f} | {masked * 1e3:.1f} | "
             f"{packed / masked:.2f} | {diff:.1e} |")
 
