@@ -7,8 +7,9 @@ as ``data=mnist1d`` makes them) linearly resampled to ``--length`` steps, the tr
 the copies differ), in chunks straight into ``x.npy`` (``np.lib.format.open_memmap``: the dataset is
 never in memory here either). The test series are written once as ``x_test.npy``.
 
-Runs, each in a fresh subprocess whose peak resident set is read with ``os.wait4`` (``ru_maxrss``:
-every page the process touched, torch's allocations and the mapped file's pages included):
+Runs, each in a fresh subprocess that reports its own peak resident set (``VmHWM`` of
+``/proc/self/status`` at the end: every page the process touched, torch's allocations and the mapped
+file's resident pages included; not ``ru_maxrss``, which Linux carries over from the forking parent):
 
 * ``large``: ``data=npy`` on the whole folder, ``--copies`` copies: the file is several times the
   bound ``--bound-mb`` on the peak RSS;
@@ -119,23 +120,32 @@ def child(data: list[str], batch_size: int, threads: int) -> dict[str, Any]:
     n = len(dm.splits["train"][1])
     shutil.rmtree(out, ignore_errors=True)
     return {"setup_s": setup_s, "epoch_s": epoch_s, "train_examples": n, "steps": trainer.global_step,
-            "examples_per_s": n / epoch_s}
+            "examples_per_s": n / epoch_s, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (``VmHWM``, MiB): since its ``exec``, unlike ``ru_maxrss``, which
+    Linux carries over from the forking parent (here the parent that wrote the files)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def measure(name: str, data: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Run :func:`child` in a fresh process; its result and its own peak RSS (``os.wait4``)."""
+    """Run :func:`child` in a fresh process: its result, with its own peak RSS."""
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(data), "--batch-size",
                                  str(args.batch_size), "--threads", str(args.threads)], stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
         out.seek(0)
         err.seek(0)
         lines = [ln for ln in out.read().splitlines() if ln.startswith("{")]
         if proc.returncode or not lines:
             raise SystemExit(f"{name} run failed ({proc.returncode}): {err.read().strip().splitlines()[-1:]}")
-    result = {"run": name, **json.loads(lines[-1]), "peak_rss_mb": usage.ru_maxrss / 1024}
+    result = {"run": name, **json.loads(lines[-1])}
     print(f"  {name}: {result['examples_per_s']:.0f} examples/s, epoch {result['epoch_s']:.1f} s, set-up "
           f"{result['setup_s']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
     return result
