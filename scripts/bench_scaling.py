@@ -19,7 +19,10 @@ the gradients and the optimizer state), then ``--repeats`` timed steps; the medi
 
 Memory: ``ru_maxrss`` (the process's peak resident set, which sees every allocation torch makes,
 unlike tracemalloc) at the end, and the step's own peak = ``ru_maxrss`` minus the resident set just
-before the first step (network, optimizer and batch built, torch imported).
+before the first step (network, optimizer and batch built, torch imported). The parent holds only
+numpy (tens of MB), so the ``ru_maxrss`` a child inherits from it at fork is far below its own. A
+step may add at most ``MAX_STEP_GB`` of address space (``RLIMIT_AS``): the machine is shared, so a
+point beyond it is reported as failed (out of memory) instead of taking everyone's memory.
 
 Usage: ``nice -n 10 python scripts/bench_scaling.py [--batch-size 16] [--repeats 3] [--threads 1]
 [--markdown docs/results/scaling.md]``
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+MAX_STEP_GB = 6  # address space a step may add (RLIMIT_AS): beyond it the point fails as out of memory
 COUNT_KINDS = ["cnn", "rnn", "transformer", "inception", "resnet", "cnn"]
 
 
@@ -50,6 +54,12 @@ def rss_mb() -> float:
     """The resident set now, MiB (Linux /proc)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def vm_mb() -> float:
+    """The virtual size now, MiB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def overrides_for(point: dict[str, Any]) -> list[str]:
@@ -94,6 +104,8 @@ def run_point(point: dict[str, Any], batch_file: str, repeats: int, threads: int
         optimizer.step()
 
     before = rss_mb()
+    limit = int((vm_mb() + MAX_STEP_GB * 1024) * 2**20)  # a point may not take the shared machine's memory
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     times = []
     for i in range(repeats + 1):
         start = time.perf_counter()
