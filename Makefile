@@ -32,7 +32,8 @@ lint: $(STAMP)
 bench: $(STAMP)  ## overhead benchmark (prints ratios)
 	$(PY) scripts/bench_overhead.py
 
-docs: $(STAMP)  ## regenerate the README's table of config groups and options from conf/
+docs: $(STAMP)  ## regenerate the option YAMLs generated from classes, then the README's option table from conf/
+	$(PY) scripts/gen_option_files.py
 	$(PY) scripts/config_table.py --write README.md
 
 clean:
