@@ -46,7 +46,8 @@ class View(nn.Module, Registrable):
             raise ConfigError(key, f"view '{self.name}' reads {' or '.join(self.reads)} data, "
                               f"but the input is {spec.describe()}")
         if spec.masked and not self.masks:
-            raise ConfigError(key, f"view '{self.name}' cannot honour padding masks (unequal-length data)")
+            raise ConfigError(key, f"view '{self.name}' cannot honour padding masks (unequal-length data); "
+                              "bring the series to one length first, e.g. data=ucr_equal")
         return self.out_spec(spec)
 
     def out_spec(self, spec: InputSpec) -> InputSpec:
