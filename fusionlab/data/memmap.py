@@ -24,6 +24,7 @@ from fusionlab.data.npz import NPZDataModule
 from fusionlab.data.preprocessing import MinMax, NoScaling, Preprocessor, Standardize
 from fusionlab.data.splits import carve_test, carve_validation
 
+GATHER_ROWS = 32  # rows read from the map between two releases of its pages
 EXPECTED = ("x.npy (N, L), (N, C, L) or (N, C, H, W) and y.npy (N,) (required); x_test.npy, y_test.npy "
             "(a fixed test split)")
 
@@ -55,8 +56,10 @@ class MemmapRows:
         wanted = np.atleast_1d(wanted)
         order = np.argsort(wanted, kind="stable")  # read the file forwards
         chunk = np.empty((len(wanted), *self.array.shape[1:]), dtype=self.array.dtype)
-        chunk[order] = self.array[wanted[order]]
-        release(self.array)
+        for start in range(0, len(order), GATHER_ROWS):  # a fault may map a whole large folio (~1 MB) of the
+            part = order[start:start + GATHER_ROWS]       # file: release the map every GATHER_ROWS rows
+            chunk[part] = self.array[wanted[part]]
+            release(self.array)
         out = torch.from_numpy(np.ascontiguousarray(self.preprocessing.transform(chunk), dtype=np.float32))
         return out[0] if scalar else out
 
