@@ -44,6 +44,7 @@ class StackedBranch(Branch):
         self.out_dim = channels
         self.pool_name = getattr(built[-1], "pool_name", "")
         self._lengths: dict[int, list[int]] = {}  # input length -> every stage's output length
+        self._last_run: list[int] = []  # every stage's output length in the last forward
 
     def layer_outputs(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
         """Every stage's layers in order (a stage without ``layer_outputs`` counts as one layer)."""
@@ -60,7 +61,9 @@ class StackedBranch(Branch):
             lengths.append(seqs[-1].shape[1])
             outs += seqs
             x = seqs[-1].transpose(1, 2)
-        self._lengths[length] = lengths
+        if isinstance(length, int):  # while exporting, lengths are symbolic (unhashable): not cached
+            self._lengths[length] = lengths
+        self._last_run = lengths
         outs[-1] = self.drop(outs[-1])
         return outs
 
@@ -77,6 +80,8 @@ class StackedBranch(Branch):
 
     def lengths(self, length: int) -> list[int]:
         """Every stage's output length for ``length`` input steps (recorded by forward, else a dry run)."""
+        if not isinstance(length, int):  # symbolic (export): the lengths of the forward just run
+            return self._last_run
         if length not in self._lengths:
             lengths, channels, steps = [], self.in_channels, length
             for stage in self.stages:
