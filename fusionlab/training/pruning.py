@@ -54,7 +54,11 @@ class OptunaPruning(pl.Callback):
             raise ConfigError("monitor", f"the study {'maximizes' if maximize else 'minimizes'} but reports "
                               f"'{self.monitor}'; set hydra.sweeper.direction="
                               f"{'minimize' if maximize else 'maximize'} (and optimized_metric to match)")
-        self._trial = optuna.trial.Trial(study, found[0]._trial_id)
+        # the trial's id through the storage's public lookup (FrozenTrial keeps it private)
+        storage = optuna.storages.get_storage(self.storage)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(self.study_name), self.trial_number)
+        self._trial = optuna.trial.Trial(study, trial_id)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._trial is None or trainer.sanity_checking:
