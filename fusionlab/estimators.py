@@ -132,14 +132,11 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
     # -- fit -----------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> FusionClassifier:
         """Train on ``X`` (see the module docstring) and labels ``y`` of any kind."""
-        import pytorch_lightning as pl
         from omegaconf import OmegaConf
 
         from fusionlab.config.build import build
         from fusionlab.inference.predictor import Predictor
-        from fusionlab.jobs.builders import build_module, build_trainer, validate
-        from fusionlab.jobs.config_rewrites import apply_dropout, monitor_training_loss
-        from fusionlab.jobs.environment import quiet_lightning, set_threads
+        from fusionlab.jobs.builders import prepare
 
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
@@ -154,24 +151,19 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
         codes = np.searchsorted(self.classes_, y)  # labels 0..K-1 in the order of classes_
         with tempfile.TemporaryDirectory(prefix="fusionlab-fit-") as out:
             cfg = self.compose(out)
-            validate(cfg)
-            set_threads(cfg.get("threads"))
-            apply_dropout(cfg)
-            quiet_lightning()
-            pl.seed_everything(cfg.seed, workers=True, verbose=False)
-            config_dict = OmegaConf.to_container(cfg, resolve=True)
-            options = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()
-                       if k not in ("_target_", "path", "modality", "test_size", "preprocessing")}
-            pre = build(cfg.data.preprocessing, "data.preprocessing") if cfg.data.get("preprocessing") else None
-            dm = ArraysDataModule(X, codes, modality=_modality(X), preprocessing=pre, **options)
-            dm.prepare_data()
-            dm.setup("fit")
-            if monitor_training_loss(cfg, dm):
-                config_dict = OmegaConf.to_container(cfg, resolve=True)
-            module = build_module(cfg, dm, config_dict)
-            reg = cfg.regularizer
-            trainer = build_trainer(cfg, gradient_clip_val=reg.gradient_clip_val,
-                                    gradient_clip_algorithm=reg.gradient_clip_algorithm, enable_model_summary=False)
+
+            def arrays(cfg: Any) -> ArraysDataModule:
+                """The same data options as the config's, over the arrays given to ``fit``."""
+                options = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()
+                           if k not in ("_target_", "path", "modality", "test_size", "preprocessing")}
+                pre = build(cfg.data.preprocessing, "data.preprocessing") if cfg.data.get("preprocessing") else None
+                dm = ArraysDataModule(X, codes, modality=_modality(X), preprocessing=pre, **options)
+                dm.prepare_data()
+                dm.setup("fit")
+                return dm
+
+            dm, module, trainer = prepare(cfg, make_datamodule=arrays, enable_model_summary=False)
+            config_dict = module.config
             trainer.fit(module, datamodule=dm)
         module.eval()
         state = dm.data_state()

@@ -7,6 +7,7 @@ eval, predict and export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -156,19 +157,23 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> pl.Trainer:
                  enable_checkpointing=checkpointing, **overrides)
 
 
-def prepare(cfg: DictConfig) -> tuple[pl.LightningDataModule, FusionClassifier, pl.Trainer]:
-    """Validate ``cfg``, seed everything, and build the datamodule, the module and the trainer."""
+def prepare(cfg: DictConfig, make_datamodule: Callable[[DictConfig], Any] | None = None,
+            **trainer_overrides: Any) -> tuple[pl.LightningDataModule, FusionClassifier, pl.Trainer]:
+    """Validate ``cfg``, seed everything, and build the datamodule, the module and the trainer.
+
+    ``make_datamodule(cfg)`` replaces building ``cfg.data`` (the estimator's in-memory arrays); it
+    returns a datamodule already set up for fitting."""
     validate(cfg)
     set_threads(cfg.get("threads"))
     apply_dropout(cfg)
     quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
-    dm = build_datamodule(cfg.data)
+    dm = make_datamodule(cfg) if make_datamodule is not None else build_datamodule(cfg.data)
     if monitor_training_loss(cfg, dm):
         config_dict = OmegaConf.to_container(cfg, resolve=True)
     module = build_module(cfg, dm, config_dict)
     reg = cfg.regularizer
     trainer = build_trainer(cfg, gradient_clip_val=reg.gradient_clip_val,
-                            gradient_clip_algorithm=reg.gradient_clip_algorithm)
+                            gradient_clip_algorithm=reg.gradient_clip_algorithm, **trainer_overrides)
     return dm, module, trainer
