@@ -9,7 +9,7 @@ ARGS ?=
 # the suite runs in this many processes, one torch thread each (more threads than cores stalls torch)
 TEST_WORKERS ?= 2
 
-.PHONY: install train test lint bench docs clean
+.PHONY: install train test test-slow test-all lint bench docs clean
 
 $(STAMP): pyproject.toml $(TORCH_PIN)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ install: $(STAMP)  ## create .venv and install fusionlab with its dev tools
 train: $(STAMP)  ## train the default job (CNN + GRU fused by a gated unit on MNIST-1D)
 	$(PY) train.py $(ARGS)
 
-test: $(STAMP)  ## lint, then the whole test suite
+test: $(STAMP)  ## lint, then the test suite without the slow end-to-end tier (CI's 10-minute budget)
+	$(VENV)/bin/ruff check .
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(ARGS)
+
+test-slow: $(STAMP)  ## the slow end-to-end tier: export of every preset x format, predict/estimator runs, launchers
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m slow $(ARGS)
+
+test-all: $(STAMP)  ## lint, then every test
 	$(VENV)/bin/ruff check .
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 

@@ -56,6 +56,7 @@ def test_threads_sets_torch_and_omp_threads_and_is_range_checked(make_cfg, monke
         prepare(make_cfg(["debug=fast", "threads=0"]))
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes_with_one_thread_each(tmp_path: Path,
                                                                              env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
@@ -68,6 +69,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes_with_one_thread_each(tm
     assert all(m["status"] == "ok" and m["threads"] == 1 for m in results)
 
 
+@pytest.mark.slow
 # -- Optuna ---------------------------------------------------------------------------------------
 def test_optuna_search_resumes_its_study_and_survives_failed_trials(tmp_path: Path, env: dict[str, str]) -> None:
     optuna = pytest.importorskip("optuna")
@@ -154,6 +156,7 @@ def test_pruning_refuses_a_metric_that_runs_against_the_study(tmp_path: Path, di
             callback.setup(trainer, None, "fit")
 
 
+@pytest.mark.slow
 # -- clusters ---------------------------------------------------------------------------------------
 def test_submitit_local_launcher_completes_a_two_job_sweep(tmp_path: Path, env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
@@ -165,6 +168,7 @@ def test_submitit_local_launcher_completes_a_two_job_sweep(tmp_path: Path, env: 
     assert (sweep / ".submitit").is_dir()
 
 
+@pytest.mark.slow
 def test_ray_launcher_runs_jobs_on_a_local_ray_cluster(tmp_path: Path, env: dict[str, str]) -> None:
     pytest.importorskip("ray")
     ray_tmp = Path("/tmp") / f"ray-{tmp_path.name[:20]}-{os.getpid()}"  # unix socket paths must stay short
@@ -191,6 +195,7 @@ def test_slurm_preset_sets_the_submitit_slurm_launcher() -> None:
     assert launcher.partition == "gpu" and launcher.timeout_min == 240 and launcher.tasks_per_node == 1
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_writes_synced_metrics_once(tmp_path: Path, env: dict[str, str]) -> None:
     run = tmp_path / "run"
     r = run_cli("train.py", "trainer=ddp_cpu", "debug=limit", "threads=1", f"hydra.run.dir={run}", env=env)

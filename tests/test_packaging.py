@@ -50,6 +50,7 @@ def test_wheel_ships_the_configs(installed: Path) -> None:
     assert shipped == in_clone
 
 
+@pytest.mark.slow
 def test_console_scripts_train_and_eval_outside_the_clone(installed: Path, tmp_path: Path, data_dir: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()

@@ -31,6 +31,7 @@ def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
             "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_metrics(make_cfg, tmp_path: Path, env: dict[str, str]) -> None:
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     train(make_cfg(RUN, out=whole))  # the uninterrupted reference (in-process: the same computation)
