@@ -76,12 +76,10 @@ def run_export(cfg: Any) -> dict:
 
 
 def _main(config_name: str, job: Any) -> None:
-    import hydra
+    from fusionlab.cli import CONFIG_PACKAGE, hydra_main
 
-    from fusionlab.cli import CONFIG_PACKAGE, report_errors
-
-    setup()
-    hydra.main(version_base="1.3", config_path=CONFIG_PACKAGE, config_name=config_name)(report_errors(job))()
+    register_schemas()
+    hydra_main(config_path=CONFIG_PACKAGE, config_name=config_name)(job)()
 
 
 def predict_entry() -> None:
