@@ -111,7 +111,7 @@ def test_compile_true_with_inductor_trains_reports_and_matches_eager(make_cfg, t
     """The real thing: Inductor-generated C++ kernels on the CPU; the compile time lands in metrics.json."""
     torch._dynamo.reset()
     cfg = make_cfg(["model=cnn", "compile=true", "debug=limit", "logger=none", "trainer.max_epochs=1",
-                    "model.branches.cnn.channels=[8,8]"])
+                    "model.branches.cnn.channels=[8,8,8]"])
     train(cfg)
     m = read_metrics(tmp_path)
     assert m["status"] == "ok"
