@@ -24,34 +24,19 @@ import statistics
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from bench_common import QUIET_RUN, compose_train_config
+from omegaconf import DictConfig, OmegaConf
 
 import fusionlab.cli
 from fusionlab.training import run
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def compose_config(experiment: str, bucket: bool, epochs: int, out_dir: str) -> DictConfig:
-    overrides = [
-        f"experiment={experiment}", "logger=none", "callbacks=none", "trainer.enable_progress_bar=false",
-        "+trainer.limit_val_batches=0", "+trainer.enable_checkpointing=false", f"trainer.max_epochs={epochs}",
-        f"data.bucket_by_length={str(bucket).lower()}", f"paths.output_dir={out_dir}",
-        f"paths.data_dir={REPO / 'data'}",
-    ]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    run.validate(cfg)
-    return cfg
+    return compose_train_config([f"experiment={experiment}", *QUIET_RUN, f"trainer.max_epochs={epochs}",
+                                 f"data.bucket_by_length={str(bucket).lower()}"], out_dir)
 
 
 class EpochClock(pl.Callback):

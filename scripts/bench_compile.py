@@ -47,33 +47,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import QUIET_RUN, compose_train_config  # noqa: E402
+
 TARGETS = {"cnn": 1.3, "transformer": 1.3}  # others (a recurrent branch): never slower than eager, >= 1.0
 
 
 def compose_config(preset: str, batch_size: int, epochs: int, out_dir: str, steps: int) -> Any:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from fusionlab.training import run
-
-    overrides = [
-        f"model={preset}", "compile=true", "logger=none", "callbacks=none",
-        "trainer.enable_progress_bar=false", "+trainer.limit_val_batches=0", "+trainer.enable_checkpointing=false",
-        f"trainer.max_epochs={epochs}", f"data.batch_size={batch_size}",
-        f"paths.output_dir={out_dir}", f"paths.data_dir={REPO / 'data'}",
+    return compose_train_config([
+        f"model={preset}", "compile=true", *QUIET_RUN, f"trainer.max_epochs={epochs}", f"data.batch_size={batch_size}",
         *([f"+trainer.limit_train_batches={steps}"] if steps else []),
-    ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    run.validate(cfg)
-    return cfg
+    ], out_dir)
 
 
 class EpochClock:

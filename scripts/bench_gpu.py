@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
 import platform
@@ -47,7 +46,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import QUIET_RUN, compose_train_config, write_results  # noqa: E402
+
 MODES: dict[str, tuple[str, bool]] = {  # mode -> (trainer.precision, compile)
     "eager": ("32-true", False),
     "compile": ("32-true", True),
@@ -59,31 +59,13 @@ MODES: dict[str, tuple[str, bool]] = {  # mode -> (trainer.precision, compile)
 def compose_config(preset: str, batch_size: int, mode: str, epochs: int, steps: int, out_dir: str,
                    accelerator: str) -> Any:
     """``train.yaml`` with ``model=<preset> trainer=gpu`` and the mode's precision and compile flag."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from fusionlab.training import run
-
     precision, compiled = MODES[mode]
-    overrides = [
+    return compose_train_config([
         f"model={preset}", "trainer=gpu", f"trainer.accelerator={accelerator}",
-        f"trainer.precision={precision}", f"compile={str(compiled).lower()}",
-        "logger=none", "callbacks=none", "trainer.enable_progress_bar=false",
-        "+trainer.limit_val_batches=0", "+trainer.enable_checkpointing=false",
+        f"trainer.precision={precision}", f"compile={str(compiled).lower()}", *QUIET_RUN,
         f"trainer.max_epochs={epochs}", f"data.batch_size={batch_size}",
-        f"paths.output_dir={out_dir}", f"paths.data_dir={REPO / 'data'}",
         *([f"+trainer.limit_train_batches={steps}"] if steps else []),
-    ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    run.validate(cfg)
-    return cfg
+    ], out_dir)
 
 
 def synchronize() -> None:
@@ -255,15 +237,8 @@ def main() -> int:
               f"lightning {pl.__version__} | {args.repeats} fits x {args.epochs} epochs (1 warm-up), median "
               f"| total {total:.0f} s")
     text = tables(rows, checks, args.modes) + "\n\n" + footer
-    print()
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"command": command, "device": device, "torch": torch.__version__,
-                                         "results": rows, "sync_checks": checks}, indent=2))
+    write_results(text, args.markdown, args.json, {"command": command, "device": device, "torch": torch.__version__,
+                                                   "results": rows, "sync_checks": checks})
     return 1 if any(c["result"].startswith("FAILED") for c in checks) else 0
 
 

@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import REPO, write_results  # noqa: E402
 
 
 def mnist1d_arrays() -> dict[str, np.ndarray]:
@@ -199,13 +198,7 @@ def main() -> None:
         f"{rows[1]['examples_per_s'] / rows[0]['examples_per_s']:.2f}\n\n"
         f"command: `{command}` | model=mlp, batch {args.batch_size}, series length {args.length}, torch threads "
         f"{args.threads}, os.cpu_count()={os.cpu_count()} | python {platform.python_version()}")
-    print()
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.write_text(json.dumps({"command": command, "results": rows}, indent=2))
+    write_results(text, args.markdown, args.json, {"command": command, "results": rows})
 
 
 if __name__ == "__main__":

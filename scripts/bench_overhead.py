@@ -56,35 +56,21 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
+from bench_common import QUIET_RUN, REPO, compose_train_config
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 import fusionlab.cli
 from fusionlab.training import run
 
-REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"bs128": (">=", 0.95), "bs32": (">=", 0.90), "startup": ("<=", 1.5)}
 
 
 # -- config ------------------------------------------------------------------------------------------
 def compose_config(batch_size: int, epochs: int, out_dir: str) -> DictConfig:
     """``train.yaml`` with ``model=cnn_rnn fusion=gated`` and the benchmark's overrides."""
-    overrides = [
-        "model=cnn_rnn", "fusion=gated", "logger=none", "callbacks=none",
-        "trainer.enable_progress_bar=false", "+trainer.limit_val_batches=0",
-        "+trainer.enable_checkpointing=false",
-        f"trainer.max_epochs={epochs}", f"data.batch_size={batch_size}",
-        f"paths.output_dir={out_dir}", f"paths.data_dir={REPO / 'data'}",
-    ]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):  # a real job never sees the hydra node either
-        del cfg["hydra"]
-    run.validate(cfg)
-    return cfg
+    return compose_train_config(["model=cnn_rnn", "fusion=gated", *QUIET_RUN, f"trainer.max_epochs={epochs}",
+                                 f"data.batch_size={batch_size}"], out_dir)
 
 
 # -- the two measured paths --------------------------------------------------------------------------

@@ -45,7 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import REPO, write_results  # noqa: E402
+
 MAX_STEP_GB = 6  # address space a step may add (RLIMIT_AS): beyond it the point fails as out of memory
 COUNT_KINDS = ["cnn", "rnn", "transformer", "inception", "resnet", "cnn"]
 
@@ -230,13 +231,7 @@ def main() -> None:
               f"median | torch threads {args.threads}, os.cpu_count()={os.cpu_count()} | python "
               f"{platform.python_version()} | total {total:.0f} s")
     text = length_table(lengths, args.lengths) + "\n\n" + count_table(counts, args.count_length) + "\n\n" + footer
-    print()
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.write_text(json.dumps({"command": command, "results": results}, indent=2))
+    write_results(text, args.markdown, args.json, {"command": command, "results": results})
 
 
 if __name__ == "__main__":
