@@ -21,6 +21,7 @@ Selection is on validation everywhere (best-validation checkpoint; the baselines
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import subprocess
@@ -31,7 +32,17 @@ from typing import Any
 
 import pytorch_lightning as pl
 import yaml
-from paper_common import ROOT, jobs_by, launch, load_runs, paper_parser, pct, provenance, script_command, stats
+from paper_common import (
+    ROOT,
+    jobs_by,
+    load_runs,
+    paper_parser,
+    pct,
+    provenance,
+    run_paper,
+    script_command,
+    stats,
+)
 
 FUSED = "text_pretrained_cnn"
 ROWS = {
@@ -268,19 +279,11 @@ def main(argv: list[str] | None = None) -> None:
     sweep = args.sweep_dir if args.sweep_dir.is_absolute() else ROOT / args.sweep_dir
     if args.epoch_times and not args.report_only:
         run_epoch_times(sweep, args.cold_dir, args.epoch_times)
-    if not args.report_only:
-        if not args.no_baselines:
-            run_baselines(sweep)
-        if not args.no_sweep:
-            overrides = [f"experiment={','.join(args.experiments)}", f"seed={','.join(map(str, args.seeds))}"]
-            if args.epochs is not None:
-                overrides.append(f"trainer.max_epochs={args.epochs}")
-            launch(overrides + args.override, sweep / args.subdir, args.n_jobs)
-    text = table(sweep)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-
+    if not args.report_only and not args.no_baselines:
+        run_baselines(sweep)
+    # the multirun (unless --no-sweep) and the table: the same launch-and-write step as the other paper scripts
+    run_paper(argparse.Namespace(**{**vars(args), "report_only": args.report_only or args.no_sweep}),
+              [f"experiment={','.join(args.experiments)}"], table)
 
 if __name__ == "__main__":
     main()
