@@ -166,24 +166,6 @@ def load_project() -> None:
             importlib.import_module(info.name)
         except ImportError as e:  # e.g. an extra (onnx, transformers) not installed
             log.debug("registry: skipped %s (%s)", info.name, e)
-    _scan_fallback_bases()
-
-
-# Bases whose module does not mix in Registrable yet: their subclasses are registered by scanning.
-_FALLBACK_BASES = {"datamodule": "fusionlab.data.base.ArrayDataModule"}
-
-
-def _scan_fallback_bases() -> None:
-    for kind, base_name in _FALLBACK_BASES.items():
-        base = _loaded_object(base_name)
-        if not isinstance(base, type) or issubclass(base, Registrable):
-            continue
-        stack = list(base.__subclasses__())
-        while stack:
-            cls = stack.pop()
-            stack += cls.__subclasses__()
-            if id(cls) not in _BY_ID:
-                add(cls, kind)
 
 
 def _loaded_object(target: str) -> Any:
@@ -264,7 +246,6 @@ def check_config_target(target: Any, path: str, allowed: Iterable[str] = ()) -> 
         locate(target)
     except Exception:  # noqa: BLE001 - any failure to import is the user's config naming a missing class
         raise ConfigError(where, f"cannot import '{target}'") from None
-    _scan_fallback_bases()
     if lookup(target) is None:
         raise ConfigError(where, f"'{target}' is not a registered class: subclass one of fusionlab's bases "
                           f"({', '.join(sorted(BASE_KINDS))}) or add it to allowed_targets")
