@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from fusionlab.config.schema import PositiveFloat
-from fusionlab.training.init import Init
+from fusionlab.training.weight_init import Init
 
 
 class KerasInit(Init):
