@@ -7,6 +7,9 @@ Imported by ``scripts/bench_*.py`` (run as ``python scripts/bench_x.py``, so thi
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,19 @@ def compose_train_config(overrides: list[str], out_dir: str) -> Any:
         del cfg["hydra"]
     validate(cfg)
     return cfg
+
+
+def portable(arg: str, root: Path = REPO) -> str:
+    """``arg`` with the repository's (or the working folder's) absolute path made relative, so a
+    recorded command runs from any checkout: ``--out /work/x/docs/a.md`` -> ``--out docs/a.md``."""
+    for base in {str(root), os.getcwd()}:
+        arg = arg.replace(base.rstrip("/") + "/", "")
+    return arg
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """How this script was started, as a command that runs from the repository root anywhere."""
+    return shlex.join(["python", *(portable(a) for a in (sys.argv if argv is None else argv))])
 
 
 def write_results(text: str, markdown: Path | None, json_path: Path | None, payload: dict[str, Any]) -> None:

@@ -37,7 +37,6 @@ import gc
 import logging
 import os
 import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -46,7 +45,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bench_common import QUIET_RUN, compose_train_config, write_results  # noqa: E402
+from bench_common import QUIET_RUN, command_line, compose_train_config, write_results  # noqa: E402
 
 MODES: dict[str, tuple[str, bool]] = {  # mode -> (trainer.precision, compile)
     "eager": ("32-true", False),
@@ -231,7 +230,7 @@ def main() -> int:
         checks = [sync_check(p, args.batch_sizes[0], m, args, tmp_root)
                   for p in args.presets for m in ("eager", "compile")]
     total = time.perf_counter() - begin
-    command = shlex.join(["python", *sys.argv])
+    command = command_line()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU (dry run, {os.cpu_count()} cores)"
     footer = (f"command: `{command}` | {device} | python {platform.python_version()}, torch {torch.__version__}, "
               f"lightning {pl.__version__} | {args.repeats} fits x {args.epochs} epochs (1 warm-up), median "

@@ -56,7 +56,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from bench_common import QUIET_RUN, REPO, compose_train_config
+from bench_common import QUIET_RUN, REPO, command_line, compose_train_config
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -258,7 +258,7 @@ def main() -> None:
             results["startup"] = bench_startup(args, tmp)
     total = time.perf_counter() - begin
 
-    command = shlex.join(["python", *sys.argv])
+    command = command_line()
     env = {"python": platform.python_version(), "torch": torch.__version__, "lightning": pl.__version__,
            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "total_s": round(total, 1)}
     print()

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import REPO, write_results  # noqa: E402
+from bench_common import REPO, command_line, write_results  # noqa: E402
 
 MAX_STEP_GB = 6  # address space a step may add (RLIMIT_AS): beyond it the point fails as out of memory
 COUNT_KINDS = ["cnn", "rnn", "transformer", "inception", "resnet", "cnn"]
@@ -211,7 +210,7 @@ def main() -> None:
         return
     if max(args.counts) > len(COUNT_KINDS) or min(args.counts) < 2:
         parser.error(f"--counts must lie in 2..{len(COUNT_KINDS)}")
-    command = shlex.join(["python", *sys.argv])
+    command = command_line()
     begin = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fl-bench-scaling-") as tmp:
         batch_file = str(Path(tmp) / "batch.npz")

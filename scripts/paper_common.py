@@ -12,7 +12,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from fusionlab.report import Job, collect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import command_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FILE = "paper_run.json"  # written into the sweep folder: command, wall time, versions, hardware
@@ -52,7 +54,7 @@ def hardware() -> str:
 def script_command() -> str:
     """How the calling script was started (recorded next to the launches)."""
     nice = os.nice(0)
-    return f"OMP_NUM_THREADS=1 {f'nice -n {nice} ' if nice else ''}python " + " ".join(shlex.quote(a) for a in sys.argv)
+    return f"OMP_NUM_THREADS=1 {f'nice -n {nice} ' if nice else ''}" + command_line()
 
 
 def launch(overrides: list[str], sweep_dir: Path, n_jobs: int) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def launch(overrides: list[str], sweep_dir: Path, n_jobs: int) -> dict[str, Any]
     if n_jobs > 1:
         args += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}", "threads=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = "OMP_NUM_THREADS=1 python " + " ".join(shlex.quote(a) for a in args)
+    command = "OMP_NUM_THREADS=1 " + command_line(args)
     print(command, flush=True)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env)
