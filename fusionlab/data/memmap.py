@@ -39,13 +39,16 @@ def release(array: np.ndarray) -> None:
 
 
 class MemmapRows:
-    """The rows ``rows`` of a memory-mapped array, read and scaled per batch: what
-    :class:`~fusionlab.data.loaders.TensorBatches` indexes in place of an in-memory tensor."""
+    """The rows ``rows`` of a memory-mapped array, read (and scaled by ``preprocessing``, when given)
+    per batch as a ``dtype`` tensor: what :class:`~fusionlab.data.loaders.TensorBatches` indexes in
+    place of an in-memory tensor. Token ids (``data=text_arrow``) are read unscaled as ``torch.long``."""
 
-    def __init__(self, array: np.ndarray, rows: np.ndarray, preprocessing: Preprocessor) -> None:
+    def __init__(self, array: np.ndarray, rows: np.ndarray, preprocessing: Preprocessor | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.array, self.rows, self.preprocessing = array, np.asarray(rows, dtype=np.int64), preprocessing
         self.shape = (len(self.rows), *array.shape[1:])
-        self.dtype = torch.float32
+        self.dtype = dtype
+        self.numpy_dtype = torch.empty((), dtype=dtype).numpy().dtype
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -60,8 +63,32 @@ class MemmapRows:
             part = order[start:start + GATHER_ROWS]       # file: release the map every GATHER_ROWS rows
             chunk[part] = self.array[wanted[part]]
             release(self.array)
-        out = torch.from_numpy(np.ascontiguousarray(self.preprocessing.transform(chunk), dtype=np.float32))
+        if self.preprocessing is not None:
+            chunk = self.preprocessing.transform(chunk)
+        out = torch.from_numpy(np.ascontiguousarray(chunk, dtype=self.numpy_dtype))
         return out[0] if scalar else out
+
+
+class LengthMask:
+    """The padding masks ``(n, length)`` of rows whose first ``lengths[i]`` steps are real, made per
+    batch from one number per row (for padded rows read per batch by :class:`MemmapRows`).
+    ``mask.sum(dim=1)`` is ``lengths`` (what length bucketing and ``describe`` read)."""
+
+    def __init__(self, lengths: np.ndarray, length: int) -> None:
+        self.lengths = torch.as_tensor(np.asarray(lengths, dtype=np.int64))
+        self.shape = (len(self.lengths), int(length))
+        self.dtype = torch.bool
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return torch.arange(self.shape[1]) < self.lengths[torch.as_tensor(index)].unsqueeze(-1)
+
+    def sum(self, dim: int) -> Tensor:
+        if dim not in (1, -1):
+            raise ValueError(f"a LengthMask sums over its steps (dim 1) only, got dim={dim}")
+        return self.lengths.clone()
 
 
 class StreamingStats:
