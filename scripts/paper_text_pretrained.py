@@ -47,8 +47,8 @@ from paper_common import (
 FUSED = "text_pretrained_cnn"
 ROWS = {
     "text_cnn": "text CNN alone (Kim 2014, learned 128-d word embedding)",
-    "text_pretrained": "MiniLM-L6 alone (frozen, layer 4, mean-pooled), linear head",
-    FUSED: "MiniLM-L6 (frozen, layer 4) + text CNN, concat fusion",
+    "text_pretrained": "MiniLM-L6 alone (frozen, layers 4-6 mean-pooled, concatenated), linear head",
+    FUSED: "MiniLM-L6 (frozen, layers 4-6) + text CNN, concat fusion",
 }
 CITED = ROOT / "docs" / "results" / "paper_text.md"  # the text CNN's own table (same data, split, 5 epochs)
 
@@ -80,7 +80,8 @@ def frozen_parameters(job_folder: Path) -> int:
         if str(spec.get("_target_", "")).endswith("PretrainedTransformerBranch"):
             from fusionlab.branches.pretrained_transformer import PretrainedTransformerBranch
 
-            args = {k: v for k, v in spec.items() if k in ("source", "max_length", "freeze", "train_layers", "layer")}
+            keys = ("source", "max_length", "freeze", "train_layers", "layer", "layers")
+            args = {k: v for k, v in spec.items() if k in keys}
             branch = PretrainedTransformerBranch(**args)
             total += sum(p.numel() for p in branch.parameters() if not p.requires_grad)
     return total

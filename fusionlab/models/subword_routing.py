@@ -29,7 +29,8 @@ def subword_arguments(spec: Any, key: str, cls: type) -> dict[str, Any]:
     if subwords is None:
         raise ConfigError(key, f"{cls.__name__} reads the text through the encoder's own tokenizer, but the data "
                           "has no sub-word inputs; set data.subwords to the branch's source (text data only)")
-    return {"input_layer": int(subwords[2])}
+    cached = subwords[2]  # k: the output of the first k layers; a list: each listed layer's output, stacked
+    return {"input_layer": [int(k) for k in cached] if isinstance(cached, (list, tuple)) else int(cached)}
 
 
 def check_subword_match(branch: nn.Module, spec: Any, key: str) -> None:

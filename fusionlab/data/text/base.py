@@ -5,10 +5,11 @@ Batches are ``(x, y, mask)``: ``x`` int64 ``(B, L)`` token ids (0 padding, 1 unk
 ``(B, L)`` True on real tokens. With ``subwords`` (a pretrained encoder's folder or package, for
 ``branch=pretrained_transformer``) batches are ``(x, y, mask, subwords, subword_mask)``: the same
 texts through the encoder's own tokenizer, as ids ``(B, T)``, or with ``subwords_cache_layers = k``
-as the cached outputs of its first ``k`` frozen layers ``(B, T, H)``
-(:mod:`fusionlab.models.encoder_cache`). Token ids are cached (checksummed, :mod:`fusionlab.data.cache`) as
-``data_dir/text/<class>-<hash of every argument that changes them>.npz``; a user's file is part of
-the key by path, size and modification time, so an edited file is tokenised again.
+as the cached outputs of its first ``k`` frozen layers ``(B, T, H)`` (a list of layers: each one's
+output, stacked ``(B, T, m, H)``) (:mod:`fusionlab.models.encoder_cache`). Token ids are cached
+(checksummed, :mod:`fusionlab.data.cache`) as ``data_dir/text/<class>-<hash of every argument that
+changes them>.npz``; a user's file is part of the key by path, size and modification time, so an
+edited file is tokenised again.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class TextDataModule(ArrayDataModule):
         data_dir: str = "data",
         subwords: str | None = None,
         subwords_max_length: PositiveInt = 256,
-        subwords_cache_layers: NonNegativeInt = 0,
+        subwords_cache_layers: NonNegativeInt | list[NonNegativeInt] | None = None,  # None: 0 (ids)
         **options: Any,
     ) -> None:
         tokenizer = {k: options.pop(k) for k in list(options) if k in TOKENIZER_OPTIONS}
@@ -74,7 +75,7 @@ class TextDataModule(ArrayDataModule):
         if subwords:  # a pretrained encoder's own tokenizer beside the word vocabulary
             from fusionlab.models.encoder_cache import SubwordInputs
 
-            self.subwords = SubwordInputs(subwords, subwords_max_length, subwords_cache_layers,
+            self.subwords = SubwordInputs(subwords, subwords_max_length, subwords_cache_layers or 0,
                                           self.data_dir / "encoders")
         self.load_seconds = 0.0
         self.from_cache = False
