@@ -50,7 +50,8 @@ log = logging.getLogger("fusionlab")
 
 EXPECTED = ("a folder written by datasets' save_to_disk (a Dataset, or a DatasetDict with its splits), "
             "an .arrow file or a .parquet file")
-CUT_CHARS = 32  # encoding reads about this many characters per token slot of a long text (see encode_prefixes)
+CUT_CHARS = 8  # encoding reads about this many characters per token slot of a long text (see encode_prefixes)
+CHUNK_BYTES = 1 << 23  # at most about this many bytes of text are read into memory at a time
 HASH_BYTES = 1 << 24  # bytes read at a time when checksumming the token-id files
 _WHITESPACE = re.compile(r"\s")
 
@@ -79,11 +80,13 @@ class ArrowSplit:
         return [file_id(f) for f in self.files]
 
     def chunks(self, column: str, size: int) -> Iterator[tuple[int, list[Any]]]:
-        """``(first row, values)`` of ``column``, ``size`` rows at a time, in row order."""
+        """``(first row, values)`` of ``column`` in row order, ``size`` rows at a time, fewer when
+        that many rows would hold more than ``CHUNK_BYTES`` (long documents)."""
         start = 0
         for batch, mapped in self._batches(column, size):
-            for offset in range(0, batch.num_rows, size):
-                values = batch.column(0).slice(offset, size).to_pylist()
+            step = max(1, min(size, CHUNK_BYTES * batch.num_rows // max(batch.nbytes, 1)))
+            for offset in range(0, batch.num_rows, step):
+                values = batch.column(0).slice(offset, step).to_pylist()
                 if mapped is not None:
                     release(mapped)
                 yield start, values
@@ -94,8 +97,11 @@ class ArrowSplit:
             import pyarrow.parquet as pq
 
             for f in self.files:
-                for batch in pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20).iter_batches(
-                        batch_size=size, columns=[column]):
+                file = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20)
+                meta = file.metadata
+                row_bytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                rows = max(1, min(size, CHUNK_BYTES * meta.num_rows // max(row_bytes, 1)))
+                for batch in file.iter_batches(batch_size=rows, columns=[column]):
                     yield batch, None
             return
         for f in self.files:
