@@ -15,7 +15,13 @@ from torch import Tensor, nn
 from fusionlab.augmentations.base import apply_augmentation
 from fusionlab.models.subword_routing import own_param_groups
 from fusionlab.training.checkpoint import rng_state, set_rng_state
-from fusionlab.training.compiling import CompilePlan, CompileReport, compile_network
+from fusionlab.training.compiling import (
+    CompilePlan,
+    CompileReport,
+    compile_network,
+    describe_optimizer,
+    with_fused_step,
+)
 from fusionlab.training.metrics import ConfusionMetrics, make_metrics
 from fusionlab.training.schedules import with_total_steps
 
@@ -154,7 +160,11 @@ class FusionClassifier(pl.LightningModule):
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.param_groups())
+        # compile=true: the fused step where the optimizer has one (fusionlab.training.compiling.with_fused_step)
+        factory = with_fused_step(self.optimizer_factory) if self.compile_net else self.optimizer_factory
+        optimizer = factory(self.param_groups())
+        if self.compile_plan is not None:
+            self.compile_plan.optimizer = describe_optimizer(optimizer)
         if not self.scheduler or self.scheduler.get("scheduler") is None:
             return optimizer
         spec = dict(self.scheduler)
