@@ -49,3 +49,31 @@ def test_the_averaged_weights_are_validated_and_tested(make_cfg, tmp_path: Path)
     for k, v in RecordWeights.tested.items():
         torch.testing.assert_close(swa[k], v)
     assert {"val/acc", "test/acc"} <= set(m["metrics"])
+
+
+class StopAfterEpoch2(pl.Callback):
+    """Stops training after epoch 2 (1-based), as early stopping does, before SWA's window (from epoch 3)."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            trainer.should_stop = True
+
+
+def test_training_stopped_before_the_window_closes_tests_the_best_weights_and_says_so(make_cfg, tmp_path: Path,
+                                                                                      caplog) -> None:
+    RecordWeights.averaged, RecordWeights.tested = [], {}
+    cfg = make_cfg(["model=rnn", "debug=limit", "trainer.max_epochs=6", "logger=none", "regularizer.swa_lrs=0.05",
+                    "regularizer.swa_epoch_start=3",
+                    "allowed_targets=[tests.test_swa.RecordWeights,tests.test_swa.StopAfterEpoch2]",
+                    "+callbacks.record._target_=tests.test_swa.RecordWeights",
+                    "+callbacks.stop._target_=tests.test_swa.StopAfterEpoch2"])
+    with caplog.at_level("WARNING", logger="fusionlab"):
+        train(cfg)
+    m = read_metrics(tmp_path)
+    assert RecordWeights.averaged == []  # the window never opened
+    assert m["tested_weights"] == "best" and m["best_checkpoint"].endswith("checkpoints/best.ckpt")
+    assert not (tmp_path / "checkpoints" / "swa.ckpt").exists()
+    best = torch.load(m["best_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
+    for k, v in RecordWeights.tested.items():
+        torch.testing.assert_close(best[k], v)  # the best checkpoint is what was tested
+    assert "stochastic weight averaging not applied" in caplog.text

@@ -121,11 +121,18 @@ def _fit_and_test(cfg: DictConfig, dm: Any, module: Any, trainer: pl.Trainer, ou
 def final_weights(trainer: pl.Trainer) -> tuple[str | None, str]:
     """The checkpoint to validate and test, and which weights it holds: with stochastic weight
     averaging the averaged weights the module holds after ``fit`` (saved as ``swa.ckpt`` next to
-    ``best.ckpt``, or tested in memory without checkpoints); otherwise the best checkpoint (or the
-    final weights when there is none)."""
-    swa = any(isinstance(c, pl.callbacks.StochasticWeightAveraging) for c in trainer.callbacks)
+    ``best.ckpt``, or tested in memory without checkpoints) when its window closed; otherwise the best
+    checkpoint (or the final weights when there is none)."""
+    swa = next((c for c in trainer.callbacks if isinstance(c, pl.callbacks.StochasticWeightAveraging)), None)
     ckpt = trainer.checkpoint_callback
-    if swa:
+    if swa is not None and trainer.current_epoch - 1 < swa.swa_end:
+        # stopped (early stopping, a callback) before the averaging window closed: Lightning keeps the
+        # last weights, not an average, so the averaged weights do not exist to be tested
+        log.warning("stochastic weight averaging not applied: training stopped after epoch %d, before its window "
+                    "closed (epoch %d); testing the %s weights instead", trainer.current_epoch,
+                    swa.swa_end + 1, "best" if ckpt is not None and ckpt.best_model_path else "last")
+        swa = None
+    if swa is not None:
         if ckpt is None or not ckpt.dirpath:
             return None, "swa"
         path = Path(ckpt.dirpath) / "swa.ckpt"
