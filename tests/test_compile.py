@@ -8,13 +8,14 @@ model); one test compiles with Inductor itself, as ``compile=true`` does in a ru
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
 import fusionlab.training.compiling as compiling
-from fusionlab.training.compiling import compile_network
+from fusionlab.training.compiling import compile_network, with_fused_step, with_inductor_options
 from fusionlab.training.run import build_model, prepare, train
 from tests.conftest import CONF, read_metrics
 
@@ -116,6 +117,7 @@ def test_compile_true_with_inductor_trains_reports_and_matches_eager(make_cfg, t
     m = read_metrics(tmp_path)
     assert m["status"] == "ok"
     assert m["compile"]["compiled"] == ["FusionNet"] and m["compile"]["eager"] == []
+    assert m["compile"]["optimizer"] == "AdamW (fused)"
     assert m["compile"]["compile_s"] > 0 and m["compile"]["first_step_s"] >= m["compile"]["compile_s"]
 
 
@@ -127,3 +129,66 @@ def test_compile_is_off_by_default_and_the_network_stays_eager(make_cfg) -> None
     trainer.fit(module, datamodule=dm)
     assert module.compile_plan is None
     assert getattr(module.net, "_compiled_call_impl", None) is None
+
+
+def fit_one_step(make_cfg, overrides: list[str]):
+    cfg = make_cfg([*overrides, "debug=limit", "logger=none", "callbacks=none", "trainer.max_epochs=1",
+                    "trainer.limit_train_batches=1", "trainer.limit_val_batches=0"])
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    assert trainer.global_step == 1
+    return module, trainer.optimizers[0]
+
+
+def test_compile_true_takes_the_fused_optimizer_step(make_cfg, capture_only) -> None:
+    """The config's own optimizer (AdamW) takes its fused step with compile=true, its default step
+    without; an optimizer without a fused implementation (RMSprop) is left as configured."""
+    module, optimizer = fit_one_step(make_cfg, ["model=cnn", "compile=true"])
+    assert type(optimizer) is torch.optim.AdamW and all(g["fused"] for g in optimizer.param_groups)
+    assert module.compile_plan.optimizer == "AdamW (fused)"
+    assert "optimizer: AdamW (fused)" in module.compile_plan.describe()
+    module, optimizer = fit_one_step(make_cfg, ["model=cnn"])
+    assert not any(g["fused"] for g in optimizer.param_groups)
+    module, optimizer = fit_one_step(make_cfg, ["model=cnn", "compile=true", "optimizer=rmsprop"])
+    assert type(optimizer) is torch.optim.RMSprop and module.compile_plan.optimizer == "RMSprop"
+
+
+def test_a_fused_or_foreach_choice_in_the_config_is_kept() -> None:
+    for chosen in ({"foreach": True}, {"foreach": False}, {"fused": False}, {"differentiable": True}):
+        factory = functools.partial(torch.optim.AdamW, lr=1e-3, **chosen)
+        assert with_fused_step(factory) is factory
+    fused = with_fused_step(functools.partial(torch.optim.SGD, lr=0.1))
+    assert fused.keywords == {"lr": 0.1, "fused": True}
+
+
+def test_inductor_settings_go_to_inductor_only() -> None:
+    assert with_inductor_options({})["options"] == {"fallback_random": True}
+    assert with_inductor_options({"options": {"fallback_random": False}})["options"] == {"fallback_random": False}
+    assert with_inductor_options({"backend": "aot_eager"}) == {"backend": "aot_eager"}
+    assert with_inductor_options({"mode": "max-autotune"}) == {"mode": "max-autotune"}  # mode xor options
+
+
+@pytest.mark.slow
+def test_compiled_training_step_draws_the_eager_dropout_masks(make_cfg) -> None:
+    """Inductor with compile=true's settings, in training mode (dropout on, BatchNorm on batch
+    statistics): from the same seed the compiled network gives the eager network's outputs, because
+    dropout draws its masks from PyTorch's generator as eager mode does (``fallback_random``)."""
+    torch._dynamo.reset()
+    cfg = make_cfg(["model=cnn", "model.branches.cnn.channels=[8,8,8]", "model.branches.cnn.dropout=0.3"])
+    dm, module, _ = prepare(cfg)
+    eager = build_model(cfg.model, dm)
+    eager.load_state_dict(module.net.state_dict())
+    compiled = module.net
+    assert compile_network(compiled).compiled == ["FusionNet"]
+    x = next(iter(dm.train_dataloader()))[0][:32]
+    compiled.train()
+    eager.train()
+    refs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        out = compiled(x)
+        torch.manual_seed(seed)
+        refs.append(eager(x))
+        torch.testing.assert_close(out, refs[-1], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(refs[0], refs[1], atol=1e-3)  # another seed, other masks: dropout is on
+    torch._dynamo.reset()
