@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench_common import QUIET_RUN, compose_train_config, write_results
+from bench_common import QUIET_RUN, command_line, compose_train_config, write_results
 from bench_memmap import peak_rss_mb
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -177,7 +176,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(json.loads(args.child), args.threads)))
         return
-    command = shlex.join(["python", "scripts/bench_text_arrow.py", *sys.argv[1:]])
+    command = command_line()
     root = args.dir or Path(tempfile.mkdtemp(prefix="fl-bench-text-arrow-"))
     columns = ["data.text_column=text", "data.label_column=label"]
     try:

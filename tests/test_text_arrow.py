@@ -31,10 +31,14 @@ def reviews():
     return train, test
 
 
-def save_arrow(frame, path: Path) -> Path:
+def save_arrow(frame, path: Path, class_label: bool = False) -> Path:
+    """``frame`` as a datasets save_to_disk folder; ``class_label``: the score column as a ClassLabel (codes)."""
     import datasets
 
-    datasets.Dataset.from_pandas(frame, preserve_index=False).save_to_disk(str(path))
+    ds = datasets.Dataset.from_pandas(frame, preserve_index=False)
+    if class_label:
+        ds = ds.cast_column("score", datasets.ClassLabel(names=["other", "great"]))
+    ds.save_to_disk(str(path))
     return path
 
 
@@ -52,7 +56,7 @@ def rows(split) -> torch.Tensor:
 
 @pytest.mark.parametrize(("layout", "settings"), [
     ("dataset_dict", []),  # train/test splits of one folder  vs  text_file with test_path
-    ("dataset", []),  # one Dataset folder, test carved  vs  text_file carving the same rows
+    ("dataset", []),  # one Dataset folder (labels as ClassLabel codes), test carved  vs  text_file carving them
     ("parquet", ["data.max_length=8", "data.min_freq=1"]),  # long texts cut before tokenising (encode_prefixes)
     ("arrow_file", ["data.level=char", "data.max_length=16"]),
 ], ids=["dataset_dict", "dataset", "parquet-cut", "arrow_file-char"])
@@ -66,7 +70,7 @@ def test_token_ids_equal_the_in_memory_path(make_cfg, reviews, tmp_path: Path, l
         arrow = [f"data.path={save_dict(train, test, tmp_path / 'dict')}"]
         memory.append(f"data.test_path={tmp_path / 'test.parquet'}")
     elif layout == "dataset":
-        arrow = [f"data.path={save_arrow(train, tmp_path / 'ds')}"]
+        arrow = [f"data.path={save_arrow(train, tmp_path / 'ds', class_label=True)}"]
     elif layout == "parquet":
         arrow = [f"data.path={tmp_path / 'train.parquet'}"]
     else:
