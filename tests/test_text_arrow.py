@@ -206,3 +206,25 @@ def test_cli_reports_bad_input_in_one_line(reviews, tmp_path: Path, case: str) -
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert message in lines[0], lines[0]
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_predictions_from_the_checkpoint_equal_eval_with_the_arrow_data_moved_away(make_cfg, reviews,
+                                                                                  tmp_path: Path) -> None:
+    import shutil
+
+    from fusionlab.training.run import train
+    from tests.test_predict import SHORT, _accuracy, _eval_acc, _predict_here
+
+    train_rows, test_rows = reviews
+    path = save_dict(train_rows, test_rows, tmp_path / "dict")
+    new = tmp_path / "new.parquet"
+    test_rows.to_parquet(new, index=False)
+    train(make_cfg(["data=text_arrow", f"data.path={path}", *COLUMNS, "model=text_cnn", "data.max_length=60",
+                    f"data.data_dir={tmp_path / 'cache'}", *SHORT], out=tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    eval_acc = _eval_acc(make_cfg, ckpt, tmp_path / "eval")
+    shutil.rmtree(path)
+    shutil.rmtree(tmp_path / "cache")  # the token-id cache too
+    _, out = _predict_here(tmp_path, tmp_path / "data", ckpt, new)
+    assert _accuracy(out, test_rows["score"].to_numpy()) == pytest.approx(eval_acc, abs=1e-7)
