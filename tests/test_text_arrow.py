@@ -169,11 +169,13 @@ def _bad_inputs(reviews, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     blank.loc[17, "review"] = None
     numbers = pa.table({"review": list(range(len(train))), "score": train["score"].tolist()})
     pq.write_table(numbers, tmp_path / "numbers.parquet")
+    (tmp_path / "broken.arrow").write_bytes(b"not an arrow stream" * 10)
     unseen = test.copy()
     unseen.loc[3, "score"] = "meh"
     return {
         "missing column": ([f"data.path={good}", "data.text_column=body", "data.label_column=score"],
                            "data.text_column: 'body' is not a column of"),
+        "not Arrow": ([f"data.path={tmp_path / 'broken.arrow'}", *COLUMNS], "data.path: cannot read"),
         "missing folder": ([f"data.path={tmp_path / 'nowhere'}", *COLUMNS], "data.path: no Arrow dataset at"),
         "empty text": ([f"data.path={save_arrow(blank, tmp_path / 'blank')}", *COLUMNS],
                        "data.text_column: row 17 of"),

@@ -437,7 +437,11 @@ def _split_of(ds: Any, where: str) -> ArrowSplit:
     files = [Path(f["filename"]) for f in ds.cache_files]
     if not files:
         raise ConfigError("data.path", f"{where} is held in memory, not in Arrow files; save it with save_to_disk")
-    split = ArrowSplit(files, "ipc", where)
+    try:
+        split = ArrowSplit(files, "ipc", where)
+    except Exception as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError("data.path", f"cannot read the Arrow files of {where} ({reason})") from None
     if split.num_rows != ds.num_rows:
         raise ConfigError("data.path", f"{where}: its Arrow files hold {split.num_rows} rows but the dataset "
                           f"{ds.num_rows} (an indices mapping); save it again with save_to_disk")
