@@ -24,7 +24,10 @@ same initial weights into both (in place, so the compiled graphs are reused) and
 compilation, and the recompile for a last, smaller batch) and is not timed. The two paths
 alternate in pairs (order flipped every pair); the table gives the median examples/s of each and
 the median of the per-pair ratios
-compiled fusionlab / eager plain. After each pair the final weights are compared (max |dW|):
+compiled fusionlab / eager plain. The same ratio of this process's CPU time (``time.process_time``,
+plain / fusionlab) is given too: on a shared machine another process's load stretches wall time
+(waiting for a core) but hardly the CPU time a step needs; one torch thread, no loader workers. The
+target is judged on wall time. After each pair the final weights are compared (max |dW|):
 compiled kernels sum in another order, so they agree closely rather than bit for bit.
 
 Compile time: the first training step of the first fit minus the median of the next five
@@ -69,21 +72,26 @@ def compose_config(preset: str, batch_size: int, epochs: int, out_dir: str, step
     ], out_dir)
 
 
+def clocks() -> tuple[float, float]:
+    """(wall time, this process's CPU time) in seconds."""
+    return time.perf_counter(), time.process_time()
+
+
 class EpochClock:
-    """A Lightning callback: wall time from the start of epoch ``first`` to the end of training."""
+    """A Lightning callback: wall and CPU time from the start of epoch ``first`` to the end of training."""
 
     def __init__(self, first: int) -> None:
         self.first, self.start, self.end = first, None, None
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         if trainer.current_epoch == self.first:
-            self.start = time.perf_counter()
+            self.start = clocks()
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        self.end = time.perf_counter()
+        self.end = clocks()
 
 
-def time_fusionlab(cfg: Any, dm: Any, module: Any, init: dict, warmup: int) -> float:
+def time_fusionlab(cfg: Any, dm: Any, module: Any, init: dict, warmup: int) -> tuple[float, float]:
     import pytorch_lightning as pl
 
     from fusionlab.training import run
@@ -100,10 +108,10 @@ def time_fusionlab(cfg: Any, dm: Any, module: Any, init: dict, warmup: int) -> f
     expected = cfg.trainer.max_epochs * steps_per_epoch(cfg, dm)
     if trainer.global_step != expected or clock.start is None:
         raise RuntimeError(f"fusionlab fit ran {trainer.global_step} steps, expected {expected}")
-    return clock.end - clock.start
+    return clock.end[0] - clock.start[0], clock.end[1] - clock.start[1]
 
 
-def time_plain(cfg: Any, dm: Any, net: Any, init: dict, warmup: int, fused: bool = False) -> float:
+def time_plain(cfg: Any, dm: Any, net: Any, init: dict, warmup: int, fused: bool = False) -> tuple[float, float]:
     import pytorch_lightning as pl
     import torch
     import torch.nn.functional as F
@@ -120,7 +128,7 @@ def time_plain(cfg: Any, dm: Any, net: Any, init: dict, warmup: int, fused: bool
     net.train()
     for epoch in range(cfg.trainer.max_epochs):
         if epoch == warmup:
-            start = time.perf_counter()
+            start = clocks()
         for batch in itertools.islice(loader, steps_per_epoch(cfg, dm)):
             x, y = batch[0], batch[1]
             loss = F.cross_entropy(net(x, batch[2] if len(batch) > 2 else None), y)
@@ -128,7 +136,8 @@ def time_plain(cfg: Any, dm: Any, net: Any, init: dict, warmup: int, fused: bool
             loss.backward()
             optimizer.step()
         scheduler.step()
-    return time.perf_counter() - start
+    end = clocks()
+    return end[0] - start[0], end[1] - start[1]
 
 
 def steps_per_epoch(cfg: Any, dm: Any) -> int:
@@ -160,7 +169,7 @@ def bench(preset: str, batch_size: int, args: argparse.Namespace, tmp: str) -> d
     n_train = len(dm.splits["train"][1])
     per_epoch = steps_per_epoch(cfg, dm)
     examples = min(n_train, per_epoch * batch_size) * (args.epochs - 1)
-    fl, plain, ratios, diffs = [], [], [], []
+    fl, plain, ratios, cpu_ratios, diffs = [], [], [], [], []
     compile_s = first_step_s = None
     for i in range(args.pairs):
         order = ("fusionlab", "plain") if i % 2 == 0 else ("plain", "fusionlab")
@@ -173,12 +182,14 @@ def bench(preset: str, batch_size: int, args: argparse.Namespace, tmp: str) -> d
                     compile_s, first_step_s = report.compile_s(), report.times[0]
             else:
                 secs[path] = time_plain(cfg, dm, net, init, warmup=1, fused=args.plain_fused)
-        fl.append(examples / secs["fusionlab"])
-        plain.append(examples / secs["plain"])
+        fl.append(examples / secs["fusionlab"][0])
+        plain.append(examples / secs["plain"][0])
         ratios.append(fl[-1] / plain[-1])
+        cpu_ratios.append(secs["plain"][1] / secs["fusionlab"][1])
         diffs.append(max_weight_diff(module.net, net))
         print(f"  {preset} bs{batch_size} pair {i + 1}/{args.pairs} ({'/'.join(order)}): compiled fusionlab "
-              f"{fl[-1]:6.0f} ex/s, eager plain {plain[-1]:6.0f} ex/s, ratio {ratios[-1]:.3f}, "
+              f"{fl[-1]:6.0f} ex/s, eager plain {plain[-1]:6.0f} ex/s, ratio {ratios[-1]:.3f} "
+              f"(CPU time {cpu_ratios[-1]:.3f}), "
               f"max |dW| {diffs[-1]:.1e}", flush=True)
     plan = module.compile_plan
     return {
@@ -188,7 +199,8 @@ def bench(preset: str, batch_size: int, args: argparse.Namespace, tmp: str) -> d
         "compile_s": compile_s, "first_step_s": first_step_s,
         "fusionlab_ex_per_s": fl, "plain_ex_per_s": plain, "ratios": ratios, "max_weight_diff": diffs,
         "fusionlab_median": statistics.median(fl), "plain_median": statistics.median(plain),
-        "ratio_median": statistics.median(ratios),
+        "ratio_median": statistics.median(ratios), "cpu_ratios": cpu_ratios,
+        "cpu_ratio_median": statistics.median(cpu_ratios),
     }
 
 
@@ -199,14 +211,16 @@ def verdict(r: dict[str, Any]) -> str:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| preset | batch | compiled | eager (recurrent) | optimizer | compile time (s) "
-             "| compiled fusionlab (ex/s) | eager plain loop (ex/s) | ratio (median of pairs) | max abs dW | target |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| compiled fusionlab (ex/s) | eager plain loop (ex/s) | ratio (median of pairs) | CPU-time ratio "
+             "| max abs dW | target |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         eager = ", ".join(r["eager"]) or "-"
         cs = "-" if r["compile_s"] is None else f"{r['compile_s']:.1f}"
         lines.append(f"| {r['preset']} | {r['batch_size']} | {', '.join(r['compiled'])} | {eager} | {r['optimizer']} "
                      f"| {cs} "
                      f"| {r['fusionlab_median']:.0f} | {r['plain_median']:.0f} | {r['ratio_median']:.3f} "
+                     f"| {r['cpu_ratio_median']:.3f} "
                      f"| {max(r['max_weight_diff']):.1e} | {verdict(r)} |")
     return "\n".join(lines)
 
