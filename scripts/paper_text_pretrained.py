@@ -7,8 +7,9 @@ Three steps, each writing into the sweep folder (default ``outputs/paper/text_pr
 
 1. the reference rows (``scripts/bench_text_baselines.py``: majority class, TF-IDF + logistic regression,
    the frozen encoder + a linear head), ``baselines.json``;
-2. one multirun over ``experiment=text_cnn,text_pretrained,text_pretrained_cnn`` × seeds (the text CNN
-   alone, the frozen encoder alone, the two fused), every job's ``metrics.json``;
+2. one multirun over ``experiment=text_cnn,text_pretrained,text_pretrained_cnn,text_pretrained_cnn_wordrop`` ×
+   seeds (the text CNN alone, the frozen encoder alone, the two fused, the fused with word dropout), every job's
+   ``metrics.json``;
 3. ``--epoch-times N [--cold-dir DIR]``: N training epochs of ``experiment=text_pretrained_cnn`` timed in this
    process with the frozen states computed (an empty ``DIR`` as ``data_dir``: the first pass) and read from the
    cache (the cached passes), and of ``experiment=text_cnn`` beside them, ``epoch_times.json``.
@@ -49,7 +50,9 @@ ROWS = {
     "text_cnn": "text CNN alone (Kim 2014, learned 128-d word embedding)",
     "text_pretrained": "MiniLM-L6 alone (frozen, layers 4-6 mean-pooled, concatenated), linear head",
     FUSED: "MiniLM-L6 (frozen, layers 4-6) + text CNN, concat fusion",
+    "text_pretrained_cnn_wordrop": "the same fused model with word dropout 0.1 on the CNN's words",
 }
+FUSED_ROWS = (FUSED, "text_pretrained_cnn_wordrop")  # each compared with its branches alone
 CITED = ROOT / "docs" / "results" / "paper_text.md"  # the text CNN's own table (same data, split, 5 epochs)
 
 
@@ -159,11 +162,11 @@ def table(sweep: Path) -> str:
             d, se, verdict = se_against_constant(acc[e], tfidf["test"]["acc"])
             if d == d:
                 lines.append(f"- `{e}` − TF-IDF: {d:+.1f} ± {se:.1f}: {verdict}")
-    for other in BRANCHES_OF_FUSED:
-        d, se, verdict = compare(acc[FUSED], acc[other])
+    for fused, other in ((f, o) for f in FUSED_ROWS for o in BRANCHES_OF_FUSED):
+        d, se, verdict = compare(acc[fused], acc[other])
         if d == d:
-            lines.append(f"- `{FUSED}` − `{other}`: {d:+.1f} ± {se:.1f}: {verdict}")
-            df, sef, vf = compare(f1[FUSED], f1[other])
+            lines.append(f"- `{fused}` − `{other}`: {d:+.1f} ± {se:.1f}: {verdict}")
+            df, sef, vf = compare(f1[fused], f1[other])
             lines.append(f"  (macro-F1: {df:+.1f} ± {sef:.1f}: {vf})")
     times_file = sweep / "epoch_times.json"
     if times_file.is_file():

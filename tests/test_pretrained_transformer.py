@@ -333,6 +333,34 @@ def test_fine_tuned_top_layer_has_its_own_lr_and_only_it_changes(make_cfg, tmp_p
     assert not any(".encoder.layer.4." in n or ".encoder.layer.0." in n or "embeddings" in n for n in changed)
 
 
+def test_word_dropout_preset_drops_words_of_the_cnn_and_keeps_the_sub_words(make_cfg, tmp_path: Path) -> None:
+    """experiment=text_pretrained_cnn_wordrop: the fused preset, 10 epochs, word dropout 0.1 on the word ids
+    only; the encoder's cached states reach the model as the batch carries them; it trains."""
+    from fusionlab.augmentations import TokenDropout
+    from fusionlab.augmentations.base import apply_augmentation
+    from fusionlab.jobs.builders import prepare
+
+    cfg = make_cfg(["experiment=text_pretrained_cnn_wordrop", *text_file_overrides(tmp_path)])
+    assert cfg.trainer.max_epochs == 1 and cfg.data.subwords_cache_layers == [4, 5, 6]  # 10 in the YAML, 1 here
+    dm, module, trainer = prepare(cfg)
+    assert isinstance(module.augmentation, TokenDropout) and module.augmentation.rate == 0.1
+    x, y, mask, states, states_mask = next(iter(dm.train_dataloader()))
+    torch.manual_seed(0)
+    dropped, _, mask2 = apply_augmentation(module.augmentation, x, y, mask, 2)
+    changed = dropped != x
+    assert changed.any() and (dropped[changed] == 1).all() and not changed[~mask].any()  # real words -> <unk>
+    assert torch.equal(mask2, mask) and 0.03 < changed.sum() / mask.sum() < 0.2
+    seen: dict[str, torch.Tensor] = {}
+
+    def record(net: torch.nn.Module, args: tuple) -> None:
+        seen.setdefault("subwords", args[2])
+
+    module.net.register_forward_pre_hook(record)
+    trainer.fit(module, datamodule=dm)
+    assert seen["subwords"].dtype == torch.float16 and seen["subwords"].shape[2:] == (3, 384)  # cached, as is
+    assert module.trainer.current_epoch == 1
+
+
 def test_a_pretrained_branch_without_subword_data_is_a_config_error(make_cfg, tmp_path: Path) -> None:
     from fusionlab.jobs.builders import prepare
 
