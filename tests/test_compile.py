@@ -163,6 +163,7 @@ def test_a_fused_or_foreach_choice_in_the_config_is_kept() -> None:
 
 def test_inductor_settings_go_to_inductor_only() -> None:
     assert with_inductor_options({})["options"] == {"fallback_random": True}
+    assert with_inductor_options({}, "cuda") == {}  # on a GPU Inductor's fused random numbers stay
     assert with_inductor_options({"options": {"fallback_random": False}})["options"] == {"fallback_random": False}
     assert with_inductor_options({"backend": "aot_eager"}) == {"backend": "aot_eager"}
     assert with_inductor_options({"mode": "max-autotune"}) == {"mode": "max-autotune"}  # mode xor options

@@ -9,10 +9,10 @@ view with weights) is compiled on its own, the recurrent cells and the glue betw
 eager. What was compiled and what stayed eager is returned and logged.
 
 Two settings make the compiled step faster than the eager one where they can (measured in
-``docs/results/compile.md``): Inductor draws dropout's random numbers with PyTorch's own generator
-(``fallback_random``; its default per-element Philox code was the largest cost of a compiled
-Transformer step on CPU), which also makes a compiled network draw the same dropout masks as the
-eager one; and an optimizer with a fused implementation (Adam, AdamW, SGD) takes its step in one
+``docs/results/compile.md``): on the CPU, Inductor draws dropout's random numbers with PyTorch's own
+generator (``fallback_random``; its default per-element Philox code was the largest cost of a
+compiled Transformer step there), which also makes a compiled network draw the same dropout masks
+as the eager one; and an optimizer with a fused implementation (Adam, AdamW, SGD) takes its step in one
 fused kernel (``fused=True``) unless the config chose ``fused`` or ``foreach`` itself.
 
 Compilation is in place (``nn.Module.compile``): parameter names, ``state_dict`` keys and
@@ -39,9 +39,10 @@ log = logging.getLogger("fusionlab")
 
 RECURRENT = (nn.RNNBase,)  # nn.LSTM, nn.GRU, nn.RNN: left eager
 OPTIONS: dict[str, Any] = {}  # keyword arguments of torch.compile (tests set {"backend": "aot_eager"})
-# Inductor settings (torch._inductor.list_options()) passed as torch.compile(options=...) with the Inductor backend:
-# dropout draws from PyTorch's generator, as in eager mode (faster on CPU than Inductor's Philox code)
-INDUCTOR_OPTIONS: dict[str, Any] = {"fallback_random": True}
+# Inductor settings (torch._inductor.list_options()) passed as torch.compile(options=...) with the Inductor backend,
+# per device type: on the CPU dropout draws from PyTorch's generator, as in eager mode (faster there than Inductor's
+# per-element Philox C++); on a GPU Inductor's in-kernel random numbers are kept (fused into the consumer kernel)
+INDUCTOR_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"fallback_random": True}}
 
 
 @dataclass
@@ -72,12 +73,13 @@ def _has_weights(module: nn.Module) -> bool:
     return any(True for _ in module.parameters())
 
 
-def compile_network(net: nn.Module, **options: Any) -> CompilePlan:
+def compile_network(net: nn.Module, device_type: str = "cpu", **options: Any) -> CompilePlan:
     """Compile ``net`` in place with ``torch.compile(**options)``: whole when it has no recurrent
     layer, else each part without one (see the module docstring). Parts without weights (dropout,
     identity, a view such as ``diff``) cost a graph and a guard check per call for next to nothing:
-    they stay eager and are not listed."""
-    options = with_inductor_options({**OPTIONS, **options})
+    they stay eager and are not listed. ``device_type`` (where the network will train) picks the
+    Inductor settings (:data:`INDUCTOR_OPTIONS`)."""
+    options = with_inductor_options({**OPTIONS, **options}, device_type)
     plan = CompilePlan()
     if not has_recurrent(net):
         net.compile(**options)
@@ -87,13 +89,15 @@ def compile_network(net: nn.Module, **options: Any) -> CompilePlan:
     return plan
 
 
-def with_inductor_options(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` plus :data:`INDUCTOR_OPTIONS` under ``options`` when the backend is Inductor (the
-    default) and no ``mode`` is given (torch.compile takes one of ``mode`` and ``options``); settings
-    given by the caller win."""
-    if options.get("backend", "inductor") != "inductor" or options.get("mode") is not None:
+def with_inductor_options(options: dict[str, Any], device_type: str = "cpu") -> dict[str, Any]:
+    """``options`` plus :data:`INDUCTOR_OPTIONS` for ``device_type`` under ``options`` when the
+    backend is Inductor (the default) and no ``mode`` is given (torch.compile takes one of ``mode``
+    and ``options``); settings given by the caller win."""
+    defaults = INDUCTOR_OPTIONS.get(device_type, {})
+    if options.get("backend", "inductor") != "inductor" or options.get("mode") is not None or not (
+            defaults or options.get("options")):
         return options
-    return {**options, "options": {**INDUCTOR_OPTIONS, **(options.get("options") or {})}}
+    return {**options, "options": {**defaults, **(options.get("options") or {})}}
 
 
 def with_fused_step(factory: Callable[..., Any]) -> Callable[..., Any]:

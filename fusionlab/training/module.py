@@ -77,7 +77,9 @@ class FusionClassifier(pl.LightningModule):
         """Compile the network (not this LightningModule) once, when fitting starts: whole, or part by
         part around recurrent layers (:mod:`fusionlab.training.compiling`)."""
         if stage == "fit" and self.compile_net and self.compile_plan is None:
-            self.compile_plan = compile_network(self.net)
+            strategy = getattr(self._trainer, "strategy", None)  # where the network will train
+            device_type = strategy.root_device.type if strategy is not None else "cpu"
+            self.compile_plan = compile_network(self.net, device_type)
             log.info("torch.compile: %s", self.compile_plan.describe())
 
     def configure_callbacks(self) -> list[pl.Callback]:
