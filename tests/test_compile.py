@@ -169,13 +169,22 @@ def test_inductor_settings_go_to_inductor_only() -> None:
     assert with_inductor_options({"mode": "max-autotune"}) == {"mode": "max-autotune"}  # mode xor options
 
 
+SMALL_WITH_DROPOUT = {  # the presets' own configs, narrowed for compile time, with dropout inside the branch
+    "cnn": ["model=cnn", "model.branches.cnn.channels=[8,8,8]", "model.branches.cnn.dropout=0.3"],
+    "transformer": ["model=transformer", "model.branches.transformer.d_model=16", "model.branches.transformer.heads=2",
+                    "model.branches.transformer.layers=1", "model.branches.transformer.ff_dim=32",
+                    "model.branches.transformer.dropout=0.3"],  # attention, residual and feed-forward dropout
+}
+
+
 @pytest.mark.slow
-def test_compiled_training_step_draws_the_eager_dropout_masks(make_cfg) -> None:
+@pytest.mark.parametrize("model", sorted(SMALL_WITH_DROPOUT))
+def test_compiled_training_step_draws_the_eager_dropout_masks(make_cfg, model: str) -> None:
     """Inductor with compile=true's settings, in training mode (dropout on, BatchNorm on batch
     statistics): from the same seed the compiled network gives the eager network's outputs, because
     dropout draws its masks from PyTorch's generator as eager mode does (``fallback_random``)."""
     torch._dynamo.reset()
-    cfg = make_cfg(["model=cnn", "model.branches.cnn.channels=[8,8,8]", "model.branches.cnn.dropout=0.3"])
+    cfg = make_cfg(SMALL_WITH_DROPOUT[model])
     dm, module, _ = prepare(cfg)
     eager = build_model(cfg.model, dm)
     eager.load_state_dict(module.net.state_dict())
