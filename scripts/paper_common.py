@@ -145,7 +145,7 @@ def provenance(runs: list[dict[str, Any]]) -> list[str]:
                   f"finished {r['finished']}, niceness {r.get('nice', 0)}"]
     if runs:
         lines += [f"- versions: {runs[-1]['versions']}", f"- hardware: {runs[-1]['hardware']}",
-                  "- the machine was shared with other engineers' test runs, so wall times are upper bounds"]
+                  "- the machine was shared with other jobs, so wall times are upper bounds"]
     return lines + [""]
 
 
