@@ -107,33 +107,32 @@ def _key(job: Any, keys: Iterable[str]) -> tuple[str, ...]:
 
 def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
     """Test accuracy of a fused run's selected checkpoint with nothing zeroed (``none``) and with each
-    branch's output zeroed (a forward hook returns zeros), rebuilt from the checkpoint's own config."""
+    branch's output zeroed (a forward hook returns zeros). The network comes from the checkpoint
+    (:func:`fusionlab.inference.checkpoint.load_module`: registry-checked, ``weights_only``); the test
+    batches from the datamodule its own config builds, read through its test loader as in training, so
+    padding masks, memory-mapped rows and sub-word inputs arrive as the network expects them."""
     import torch
     from omegaconf import OmegaConf
 
     from fusionlab.config.build import build
+    from fusionlab.inference.checkpoint import load_module
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     ckpt_path = metrics.get("best_checkpoint") or str(run_dir / "checkpoints" / "best.ckpt")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    cfg = OmegaConf.create(ckpt["fusionlab_config"])
+    net = load_module(ckpt_path).net
+    cfg = OmegaConf.create(torch.load(ckpt_path, map_location="cpu", weights_only=True)["fusionlab_config"])
     dm = build(cfg.data, "data")
     dm.prepare_data()
     dm.setup("test")
-    net = build(cfg.model, "model", input_spec=dm.input_spec, num_classes=dm.num_classes)
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(state)
-    net.eval()
-    x, y = dm.splits["test"][0], dm.splits["test"][1]
-    mask = dm.splits["test"][2] if len(dm.splits["test"]) > 2 else None
 
     def accuracy() -> float:
-        correct = 0
+        correct, total = 0, 0
         with torch.no_grad():
-            for i in range(0, len(y), 512):
-                m = None if mask is None else mask[i : i + 512]
-                correct += int((net(x[i : i + 512], m).argmax(-1) == y[i : i + 512]).sum())
-        return correct / len(y)
+            for batch in dm.test_dataloader():
+                mask = batch[2] if len(batch) > 2 else None
+                correct += int((net(batch[0], mask, *batch[3:]).argmax(-1) == batch[1]).sum())
+                total += len(batch[1])
+        return correct / total
 
     out = {"none": accuracy()}
     for name in branches:

@@ -230,3 +230,22 @@ def test_predictions_from_the_checkpoint_equal_eval_with_the_arrow_data_moved_aw
     shutil.rmtree(tmp_path / "cache")  # the token-id cache too
     _, out = _predict_here(tmp_path, tmp_path / "data", ckpt, new)
     assert _accuracy(out, test_rows["score"].to_numpy()) == pytest.approx(eval_acc, abs=1e-7)
+
+
+@pytest.mark.slow
+def test_branch_dropout_reads_the_arrow_test_batches(reviews, tmp_path: Path) -> None:
+    """fusionlab-ablate's test-time branch dropout on a data=text_arrow run: with nothing zeroed it gives
+    the run's own test accuracy (the test rows come memory-mapped with per-batch length masks), and
+    zeroing a branch gives an accuracy in [0, 1] (the old code sliced the length mask as a tensor and failed)."""
+    from fusionlab.ablation import branch_dropout
+
+    train, test = reviews
+    path = save_dict(train, test, tmp_path / "dict")
+    run = tmp_path / "run"
+    r = run_cli("train.py", "experiment=text_cnn_rnn", "data=text_arrow", f"data.path={path}", *COLUMNS,
+                "trainer.max_epochs=1", "logger=none", "callbacks.plots=null",
+                f"paths.data_dir={tmp_path / 'c'}", f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = branch_dropout(run, ["conv3", "bigru"])
+    assert out["none"] == pytest.approx(read_metrics(run)["metrics"]["test/acc"], abs=1e-6)
+    assert set(out) == {"none", "conv3", "bigru"} and all(0.0 <= v <= 1.0 for v in out.values())
