@@ -114,6 +114,29 @@ def composition_message(error: Exception, groups: Iterable[str] = ()) -> str:
     return "; ".join(lines[:2])
 
 
+def swept_group_hint(error: Exception, groups: Iterable[str], argv: list[str]) -> str:
+    """In a multirun, Hydra composes the primary config without the swept overrides: a key that only a
+    swept group adds (``-m experiment=a,b data.name=X``, the experiments choosing ``data: ucr``) is unknown
+    there. Name the swept groups and how to state the key's own group."""
+    if not {"-m", "--multirun"} & set(argv):
+        return ""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    cause = error.__cause__
+    full_key = str(getattr(cause, "full_key", "") or "")
+    if not isinstance(cause, (ConfigKeyError, ConfigAttributeError)) or not full_key:
+        return ""
+    known = set(groups)
+    swept = [a.split("=", 1)[0] for a in argv if "=" in a and "," in a.split("=", 1)[1]
+             and a.split("=", 1)[0].lstrip("+~") in known]
+    if not swept:
+        return ""
+    group = full_key.split(".", 1)[0]
+    fix = f"choose {group}=<option> on the command line too" if group in known else "add it with a leading +"
+    return (f" (in a multirun the swept group(s) {', '.join(swept)} are applied per job, after this check: "
+            f"{fix})")
+
+
 def config_error_message(error: Exception) -> str:
     """A :class:`~fusionlab.config.ConfigError`'s text, plus close matches for an unknown key whose
     message lists the expected ones (``unknown key for GatedFusion; expected one of [...]``)."""
@@ -161,7 +184,9 @@ def run_with_one_line_errors(main: Callable[[], Any], config_path: str | None = 
     except (ConfigCompositionException, OverrideParseException, MissingConfigException) as e:
         if full_error():
             raise
-        print(f"Error in config: {composition_message(e, config_groups(config_path))}", file=sys.stderr)
+        groups = config_groups(config_path)
+        print(f"Error in config: {composition_message(e, groups)}{swept_group_hint(e, groups, sys.argv[1:])}",
+              file=sys.stderr)
         sys.exit(EXIT_CONFIG)
     except Exception as e:
         if full_error():

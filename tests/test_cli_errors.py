@@ -110,3 +110,18 @@ def test_help_cfg_completion_and_config_errors_never_import_torch(script: str, a
     assert "HEAVY=[]" in r.stderr, r.stderr[-2000:]
     if "COMP_LINE" in env:
         assert "fusion=gated" in r.stdout.split() and "fusion=concat" in r.stdout.split()
+
+
+def test_a_key_of_a_group_only_a_swept_experiment_selects_gets_the_fix(tmp_path: Path) -> None:
+    """``-m data.name=GunPoint experiment=ucr_inception,ucr_rnn``: Hydra composes the primary config
+    without the swept experiments, so data is still mnist1d and has no name. The one line says why and
+    how to fix it (state ``data=ucr`` too)."""
+    args = ["-m", "data.name=GunPoint", "experiment=ucr_inception,ucr_rnn", f"hydra.sweep.dir={tmp_path}"]
+    r = run_cli("train.py", *args)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "data.name" in lines[0] and "swept group(s) experiment" in lines[0]
+    assert "choose data=<option>" in lines[0]
+    # a misspelt key with no swept group involved gets no such hint
+    typo = run_cli("train.py", "-m", "trainer.max_epoch=3", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert typo.returncode == 2 and "swept group" not in typo.stderr and "max_epochs" in typo.stderr
