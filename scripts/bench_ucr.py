@@ -223,7 +223,8 @@ def table(sweep: Path, datasets: list[str]) -> str:
         else:
             walls.append("")
     lines.append("| wall time per run (mean over datasets and seeds) | " + " | ".join(walls) + " |")
-    lines += ["", "Wall time per run, ours: the whole job (data, fit, test) at one thread, two jobs at a time; "
+    lines += ["", "Wall time per run, ours: the whole job (data, fit, test) at one thread "
+              "(jobs in parallel: see below); "
               "MiniRocket: fit + predict at one thread."]
     lines += goal(cols, ours, datasets)
     errors = {(e, d): s[e, d]["errors"] for e in ours for d in datasets if s[e, d]["errors"]}

@@ -70,7 +70,7 @@ def launch(overrides: list[str], sweep_dir: Path, n_jobs: int) -> dict[str, Any]
     proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env)
     wall = time.perf_counter() - start
     info = {"script": script_command(), "command": command, "returncode": proc.returncode,
-            "wall_time_s": round(wall, 1),
+            "wall_time_s": round(wall, 1), "n_jobs": n_jobs, "load_average": round(os.getloadavg()[0], 1),
             "versions": versions(), "hardware": hardware(), "nice": os.nice(0),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -137,15 +137,17 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
 def provenance(runs: list[dict[str, Any]]) -> list[str]:
     """Markdown lines: how the table was made (script, every launch, versions, hardware, wall time)."""
     lines = ["## How this table was made", "",
-             "Each script run below launched the multirun after it (every job one torch thread, two jobs at a "
-             "time on the 2 shared cores); the table was then written from the jobs' metrics.json.", ""]
+             "Each script run below launched the multirun after it (every job one torch thread); the table was "
+             "then written from the jobs' metrics.json.", ""]
     for r in runs:
         lines += ["```bash", r.get("script", ""), "# launched:", r["command"], "```", "",
                   f"- exit code {r['returncode']}, wall time {r['wall_time_s'] / 60:.1f} min, "
-                  f"finished {r['finished']}, niceness {r.get('nice', 0)}"]
+                  f"finished {r['finished']}, niceness {r.get('nice', 0)}"
+                  + (f", {r['n_jobs']} job(s) at a time" if "n_jobs" in r else "")
+                  + (f", 1-minute load average {r['load_average']} at the end" if "load_average" in r else "")]
     if runs:
         lines += [f"- versions: {runs[-1]['versions']}", f"- hardware: {runs[-1]['hardware']}",
-                  "- the machine was shared with other jobs, so wall times are upper bounds"]
+                  "- wall times are upper bounds when other processes shared the cores (see the load average)"]
     return lines + [""]
 
 
