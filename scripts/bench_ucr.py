@@ -38,11 +38,13 @@ MODELS = {
     "ucr_rnn": "BiGRU",
     "ucr_inception_rnn": "Inception+BiGRU (gated)",
     "ucr_inception_transformer": "Inception+Transformer (gated)",
+    "ucr_inception_resnet": "Inception+ResNet (gated)",
 }
 DEFAULT_MODELS = ["ucr_inception", "ucr_rnn", "ucr_inception_rnn", "ucr_resnet"]
 # the fused preset the goal is about, and its branches alone (same recipe)
 FUSED = {"ucr_inception_rnn": ["ucr_inception", "ucr_rnn"],
-         "ucr_inception_transformer": ["ucr_inception"]}
+         "ucr_inception_transformer": ["ucr_inception"],
+         "ucr_inception_resnet": ["ucr_inception", "ucr_resnet"]}
 REFERENCES = ["InceptionTime", "HC2"]
 MINIROCKET_FILE = "minirocket.json"
 
@@ -315,11 +317,12 @@ def ablation_table(sweep: Path, fused: str, out_md: Path) -> str | None:
     notes = [f"From the benchmark runs of `scripts/bench_ucr.py` (sweep `{sweep}`): `{fused}` against "
              + ", ".join(f"`{p}`" for p in FUSED[fused]) + " (each branch alone with the same recipe, budget and "
              "seeds). Learnt weight: the gated unit's mean gate per branch on the test split. Dropout: the "
-             "fused checkpoint tested with that branch's output zeroed.", "", "![ablation](ablation_ucr.png)"]
-    text = report(sweep / "ablation", groups, ["data.name"], "Does fusion help on UCR/UEA? "
+             "fused checkpoint tested with that branch's output zeroed.", "",
+             f"![ablation]({out_md.with_suffix('.png').name})"]
+    text = report(sweep / "ablation" / fused, groups, ["data.name"], "Does fusion help on UCR/UEA? "
                   f"{MODELS[fused]} against each branch alone", notes)
     out_md.write_text(text)
-    shutil.copy(sweep / "ablation" / "ablation.png", out_md.with_suffix(".png"))
+    shutil.copy(sweep / "ablation" / fused / "ablation.png", out_md.with_suffix(".png"))
     return text
 
 
@@ -337,7 +340,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="only rewrite the table")
     parser.add_argument("--skip-minirocket", action="store_true")
     parser.add_argument("--ablation-out", type=Path, default=None,
-                        help="also write the fused-vs-branches table (e.g. docs/results/ablation_ucr.md) and its plot")
+                        help="also write the fused-vs-branches tables and plots: ucr_inception_rnn's to this path "
+                             "(e.g. docs/results/ablation_ucr.md), another fused preset's beside it with its "
+                             "name appended (ablation_ucr_inception_resnet.md)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
@@ -358,7 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(text)
     print(text)
     if args.ablation_out is not None:
-        print(ablation_table(sweep, "ucr_inception_rnn", args.ablation_out) or "no fused runs for the ablation")
+        for fused in FUSED:
+            out = args.ablation_out if fused == "ucr_inception_rnn" else args.ablation_out.with_name(
+                f"{args.ablation_out.stem}_{fused.removeprefix('ucr_')}.md")
+            print(ablation_table(sweep, fused, out) or f"no {fused} runs for the ablation")
 
 
 if __name__ == "__main__":
