@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
             overrides.append(f"trainer.max_epochs={args.epochs}")
         launch(overrides + args.override, sweep / args.subdir if args.subdir else sweep, args.n_jobs)
     text = table(sweep, [d for d in DATASETS if d in args.datasets] + [d for d in args.datasets if d not in DATASETS])
+    if args.report_only:
+        text += f"\nThis page was last rewritten from the finished runs with:\n\n```bash\n{script_command()}\n```\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
