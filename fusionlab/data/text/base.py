@@ -63,7 +63,7 @@ class TextDataModule(ArrayDataModule):
         data_dir: str = "data",
         subwords: str | None = None,
         subwords_max_length: PositiveInt = 256,
-        subwords_cache_layers: NonNegativeInt | list[NonNegativeInt] | None = 0,  # 0 or None: ids
+        subwords_cache_layers: NonNegativeInt | list[NonNegativeInt] | None = None,  # None or 0: ids
         **options: Any,
     ) -> None:
         tokenizer = {k: options.pop(k) for k in list(options) if k in TOKENIZER_OPTIONS}
