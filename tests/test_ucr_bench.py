@@ -114,3 +114,22 @@ def test_keras_init_sets_he_uniform_convolutions_and_keras_batchnorm(make_cfg) -
     lstm = next(m for m in net.modules() if isinstance(m, torch.nn.LSTM))
     h = lstm.hidden_size
     assert torch.all(lstm.bias_ih_l0[h : 2 * h] == 1.0) and torch.all(lstm.bias_hh_l0 == 0)
+
+
+def test_report_only_rewrites_the_table_and_records_its_own_command(tmp_path) -> None:
+    """``--report-only`` writes the table from finished runs (no launch) and ends it with the command that
+    rewrote it; the provenance lines say how many jobs ran at a time and the load at the end."""
+    from paper_common import RUN_FILE
+
+    for seed, a in enumerate([0.80, 0.82, 0.84]):
+        _job(tmp_path / str(seed), "ucr_inception", "ArrowHead", seed, a)
+    (tmp_path / RUN_FILE).write_text(json.dumps([{
+        "script": "s", "command": "c", "returncode": 0, "wall_time_s": 60.0, "n_jobs": 2, "load_average": 1.5,
+        "versions": "v", "hardware": "h", "nice": 0, "finished": "t"}]))
+    out = tmp_path / "table.md"
+    bench_ucr.main(["--report-only", "--datasets", "ArrowHead", "--sweep-dir", str(tmp_path), "--out", str(out)])
+    text = out.read_text()
+    assert "| ArrowHead | 82.0 ± 2.0 |" in text
+    assert "2 job(s) at a time, 1-minute load average 1.5 at the end" in text
+    last = text.rstrip().rsplit("This page was last rewritten from the finished runs with:", 1)
+    assert len(last) == 2 and last[1].strip().startswith("```bash") and last[1].strip().endswith("```")
