@@ -119,9 +119,9 @@ def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     ckpt_path = metrics.get("best_checkpoint") or str(run_dir / "checkpoints" / "best.ckpt")
-    net = load_module(ckpt_path).net
-    cfg = OmegaConf.create(torch.load(ckpt_path, map_location="cpu", weights_only=True)["fusionlab_config"])
-    dm = build(cfg.data, "data")
+    module = load_module(ckpt_path)
+    net = module.net
+    dm = build(OmegaConf.create(module.config).data, "data")
     dm.prepare_data()
     dm.setup("test")
 
