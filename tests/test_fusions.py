@@ -376,6 +376,111 @@ def test_late_parameter_count(k: str, hidden: list[int]) -> None:
     assert count(LateFusion(dims, num_classes=c, mode="weights", hidden=hidden)) == per_branch + len(dims)
 
 
+def test_late_branch_loss_is_the_weighted_mean_of_each_branch_cross_entropy() -> None:
+    """Training mode: lambda * mean_i CE(f_i(x_i), y) of the last forward, added once; soft targets
+    (mixup) work too; eval mode and the YAML's default (branch_loss 0) add nothing."""
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    fusion = LateFusion(DIMS["three"], num_classes=3, mode="mean", branch_loss=0.5).train()
+    xs = inputs(DIMS["three"])
+    F = torch.nn.functional
+    for target in (y, F.one_hot(y, 3).float()):
+        fusion(xs)
+        logits = fusion._train_branch_logits  # this forward's dropout draws
+        expected = 0.5 * sum(F.cross_entropy(logits[:, i], target) for i in range(3)) / 3
+        torch.testing.assert_close(fusion.auxiliary_loss(target), expected)
+        assert fusion.auxiliary_loss(target) is None  # consumed: added once per forward
+    fusion.eval()(xs)
+    assert fusion.auxiliary_loss(y) is None
+    default = build_option("late", DIMS["three"]).train()
+    default(xs)
+    assert default.branch_loss == 0.0 and default.auxiliary_loss(y) is None
+
+
+class _TwoColumns(torch.nn.Module):
+    """A stand-in network: column 0 of a ``(B, 2)`` input is branch "a", column 1 branch "b"."""
+
+    def __init__(self, fusion: Fusion) -> None:
+        super().__init__()
+        self.fusion = fusion
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fusion({"a": x[:, :1], "b": x[:, 1:]})
+
+
+def _train_late(branch_loss: float, steps: int = 300) -> tuple[LateFusion, torch.Tensor, torch.Tensor, float]:
+    """Late fusion of a strong branch "a" and a weak branch "b" trained by the FusionClassifier's own
+    step; returns the fusion, the data and the last training loss."""
+    from fusionlab.training.module import FusionClassifier
+
+    torch.manual_seed(0)
+    n = 512
+    y = torch.randint(0, 2, (n,))
+    x = torch.randn(n, 2)
+    x[:, 0] += 4.0 * (2 * y - 1)   # branch "a" separates the classes
+    x[:, 1] += 0.7 * (2 * y - 1)   # branch "b" only weakly
+    fusion = LateFusion({"a": 1, "b": 1}, num_classes=2, dropout=0.0, branch_loss=branch_loss)
+    module = FusionClassifier(_TwoColumns(fusion), 2, optimizer=lambda p: torch.optim.SGD(p, lr=0.5))
+    opt = module.configure_optimizers()
+    module.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = module._step((x, y), "train")
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return fusion, x, y, float(module._step((x, y), "train"))  # the step's loss at the final weights
+
+
+def test_late_branch_loss_enters_the_training_step_and_teaches_each_branch_alone() -> None:
+    """The FusionClassifier's training loss is CE(fused) + branch_loss * mean CE(branch); with it the
+    weak branch's own classifier reaches its best loss, without it the strong branch carries the
+    fused loss and the weak one's classifier stays far from it."""
+    F = torch.nn.functional
+    fusion, x, y, last = _train_late(1.0)
+    with torch.no_grad():
+        logits = torch.stack([fusion.heads[0](x[:, :1]), fusion.heads[1](x[:, 1:])], dim=1)
+        expected = F.cross_entropy(logits.mean(1), y) + sum(F.cross_entropy(logits[:, i], y) for i in range(2)) / 2
+    assert abs(last - float(expected)) < 1e-5
+    untaught_fusion, *_ = _train_late(0.0)
+    with torch.no_grad():
+        taught = float(F.cross_entropy(fusion.heads[1](x[:, 1:]), y))
+        untaught = float(F.cross_entropy(untaught_fusion.heads[1](x[:, 1:]), y))
+    assert taught < 0.6 and taught < untaught - 0.05, (taught, untaught)
+
+
+def test_composed_late_branch_loss_adds_the_branches_loss_in_training_only(make_cfg, tmp_path) -> None:
+    """The default job with ``fusion=late model.fusion.branch_loss=2``: one training step's loss is the fused
+    cross-entropy plus 2 x the branches' mean cross-entropy; validation's is the fused one alone; the
+    run trains (debug=fast) and its metrics are written."""
+    from fusionlab.training.run import prepare, train, validate
+    from tests.conftest import read_metrics
+
+    F = torch.nn.functional
+    cfg = make_cfg(["fusion=late", "model.fusion.branch_loss=2.0", "debug=fast"])
+    validate(cfg)
+    dm, module, _ = prepare(cfg)
+    assert isinstance(module.net.fusion, LateFusion) and module.net.fusion.branch_loss == 2.0
+    x, y = next(iter(dm.train_dataloader()))[:2]
+    module.train()
+    torch.manual_seed(0)
+    loss = module._step((x, y), "train")
+    torch.manual_seed(0)  # the same dropout draws
+    branch = module.net.fusion
+    logits = module.net(x)
+    per_branch = branch._train_branch_logits
+    expected = F.cross_entropy(logits, y, label_smoothing=module.label_smoothing) + 2.0 * sum(
+        F.cross_entropy(per_branch[:, i], y, label_smoothing=module.label_smoothing)
+        for i in range(per_branch.shape[1])) / per_branch.shape[1]
+    torch.testing.assert_close(loss, expected)
+    module.eval()
+    with torch.no_grad():
+        val = module._step((x, y), "val")
+        torch.testing.assert_close(val, F.cross_entropy(module.net(x), y))
+    objective = train(make_cfg(["fusion=late", "model.fusion.branch_loss=2.0", "debug=fast"], out=tmp_path / "run"))
+    m = read_metrics(tmp_path / "run")
+    assert m["status"] == "ok" and m["steps"] >= 1 and objective == m["objective"]
+
+
 def test_bench_script_prints_one_row_per_fusion_and_branch_count(monkeypatch, capsys) -> None:
     import runpy
 

@@ -27,7 +27,8 @@ class Fusion(nn.Module, Registrable):
     with another number is refused with one line. A fusion with ``makes_logits = True`` also gets
     ``num_classes`` and its output are the logits (no head). Fusions that expose per-input weights
     (gates, attention) store the last batch's weights ``(B, k)`` in ``self.branch_weights``, columns
-    in input order.
+    in input order. A fusion may add a term to the training loss through :meth:`auxiliary_loss`
+    (late fusion's ``branch_loss``: each branch classifier's own cross-entropy).
     """
 
     registry_kind: ClassVar[str] = "fusion"  # every subclass is registered (fusionlab.registry)
@@ -62,6 +63,11 @@ class Fusion(nn.Module, Registrable):
     def ordered(self, inputs: dict[str, Tensor]) -> list[Tensor]:
         """The inputs as a list in input order (a missing name is a KeyError naming it)."""
         return [inputs[name] for name in self.input_names]
+
+    def auxiliary_loss(self, target: Tensor, label_smoothing: float = 0.0) -> Tensor | None:
+        """A term the training loop adds to the loss of the last training forward, given its
+        targets (class ids or soft targets); None (the default): nothing to add."""
+        return None
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionlab.config.schema import PositiveInts, Probability, choice
+from fusionlab.config.schema import NonNegativeFloat, PositiveInts, Probability, choice
 from fusionlab.fusions.base import Fusion, InDims
 from fusionlab.models.fusion_net import MLPHead
 
@@ -26,23 +27,35 @@ class LateFusion(Fusion):
     ``sum_i sum_l (h_l + 1) h_{l+1}``, plus ``k`` for ``weights``. ``branch_weights`` holds ``w``
     for ``weights`` (``None`` for ``mean``).
 
+    ``branch_loss = λ > 0`` adds each branch classifier's own cross-entropy to the training loss,
+
+        L = CE(z, y) + λ (1/k) sum_i CE(f_i(x_i), y),
+
+    so every branch also learns to classify alone instead of leaning on the others (unimodal losses
+    against the greedy learning of multimodal networks: Wang, Tran & Feiszli, "What Makes Training
+    Multi-Modal Classification Networks Hard?", CVPR 2020, Gradient-Blending; Wu et al., ICML 2022).
+    Only training adds it; no parameters.
+
     Args:
         mode: mean | weights: combine the branches' logits equally or with learned softmax weights
         hidden: hidden widths of each branch's classifier ([]: linear)
         dropout: dropout before each classifier layer (replaces the model's head dropout)
+        branch_loss: weight of the branches' own mean cross-entropy added to the training loss (0: off)
     """
 
     injected = ("in_dims", "num_classes")
     makes_logits = True
 
     def __init__(self, in_dims: InDims, num_classes: int, mode: choice("mean", "weights") = "mean",
-                 hidden: PositiveInts = (), dropout: Probability = 0.1) -> None:
+                 hidden: PositiveInts = (), dropout: Probability = 0.1, branch_loss: NonNegativeFloat = 0.0) -> None:
         super().__init__()
         in_dims = self.set_inputs(in_dims)
         self.mode = mode
         self.heads = nn.ModuleList(MLPHead(d, list(hidden), num_classes, dropout) for d in in_dims)
         self.weight_logits = nn.Parameter(torch.zeros(len(in_dims))) if mode == "weights" else None
         self.out_dim = num_classes
+        self.branch_loss = branch_loss
+        self._train_branch_logits: Tensor | None = None  # the last training forward's, for auxiliary_loss
 
     def branch_logits(self, inputs: dict[str, Tensor]) -> Tensor:
         """Every branch's logits, ``(B, k, num_classes)``, in input order."""
@@ -50,8 +63,20 @@ class LateFusion(Fusion):
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
         logits = self.branch_logits(inputs)
+        self._train_branch_logits = logits if self.training and self.branch_loss > 0 else None
         if self.weight_logits is None:
             return logits.mean(dim=1)
         w = torch.softmax(self.weight_logits, dim=0)
         self.branch_weights = w.detach().expand(logits.shape[0], -1)
         return (w[None, :, None] * logits).sum(dim=1)
+
+    def auxiliary_loss(self, target: Tensor, label_smoothing: float = 0.0) -> Tensor | None:
+        """``branch_loss`` times the branches' mean cross-entropy on the last training forward."""
+        logits, self._train_branch_logits = self._train_branch_logits, None
+        if logits is None:
+            return None
+        k = logits.shape[1]
+        # (B, k, C) -> (B*k, C), targets repeated per branch (class ids or soft targets)
+        per_branch = target.repeat_interleave(k, dim=0)
+        ce = F.cross_entropy(logits.flatten(0, 1), per_branch, label_smoothing=label_smoothing)
+        return self.branch_loss * ce

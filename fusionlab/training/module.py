@@ -101,8 +101,12 @@ class FusionClassifier(pl.LightningModule):
         logits = self.net(x, mask, *batch[3:])  # text with data.subwords: + sub-word inputs and their mask
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, target, label_smoothing=smoothing)
-        if stage == "train" and (self.l1 or self.l2):
-            loss = loss + self.weight_penalty()
+        if stage == "train":
+            extra = self.auxiliary_loss(target, smoothing)  # e.g. late fusion's per-branch losses
+            if extra is not None:
+                loss = loss + extra
+            if self.l1 or self.l2:
+                loss = loss + self.weight_penalty()
         n = y.shape[0]
         detached = loss.detach() * n
         self._loss_sum[stage] = self._loss_sum[stage] + detached if stage in self._loss_sum else detached
@@ -115,6 +119,11 @@ class FusionClassifier(pl.LightningModule):
             s = weights.sum(dim=0)
             self.branch_weight_sum[stage] = self.branch_weight_sum[stage] + s if stage in self.branch_weight_sum else s
         return loss
+
+    def auxiliary_loss(self, target: Tensor, label_smoothing: float) -> Tensor | None:
+        """The fusion's own term for the last training forward (:meth:`Fusion.auxiliary_loss`), if any."""
+        method = getattr(getattr(self.net, "fusion", None), "auxiliary_loss", None)
+        return method(target, label_smoothing) if callable(method) else None
 
     def weight_penalty(self) -> Tensor:
         """``l1 * sum |w| + l2 * sum w^2`` over the weight matrices (biases and norms excluded)."""
