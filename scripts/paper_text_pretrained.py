@@ -51,8 +51,9 @@ ROWS = {
     "text_pretrained": "MiniLM-L6 alone (frozen, layers 4-6 mean-pooled, concatenated), linear head",
     FUSED: "MiniLM-L6 (frozen, layers 4-6) + text CNN, concat fusion",
     "text_pretrained_cnn_wordrop": "the same fused model with word dropout 0.1 on the CNN's words",
+    "text_pretrained_cnn_xattn": "MiniLM-L6 (frozen, layers 4-6) + text CNN, cross-attention fusion, word dropout 0.1",
 }
-FUSED_ROWS = (FUSED, "text_pretrained_cnn_wordrop")  # each compared with its branches alone
+FUSED_ROWS = (FUSED, "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")  # each compared with its branches alone
 CITED = ROOT / "docs" / "results" / "paper_text.md"  # the text CNN's own table (same data, split, 5 epochs)
 
 

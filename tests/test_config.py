@@ -55,7 +55,7 @@ COMPANIONS = {
     ("hparams_search", "fusion_optuna"): ["callbacks.optuna_pruning=null"],
     # the pretrained encoder on 16 sub-words, run live (no cache of 5000 reviews' frozen states in a test)
     **{("experiment", e): ["model.branches.minilm.max_length=16", "data.subwords_cache_layers=0"]
-       for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop")},
+       for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")},
 }
 
 

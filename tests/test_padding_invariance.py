@@ -38,7 +38,8 @@ SPECS = {
 SKIP_BRANCHES = {"pretrained_transformer": "reads sub-word ids of its own tokenizer "
                                            "(tests/test_pretrained_transformer.py)"}
 SKIP_EXPERIMENTS = {e: "a pretrained branch reads data.subwords (tests/test_pretrained_transformer.py)"
-                    for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop")}
+                    for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop",
+                              "text_pretrained_cnn_xattn")}
 
 
 def _options(group: str) -> list[str]:
