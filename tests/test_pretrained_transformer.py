@@ -361,6 +361,66 @@ def test_word_dropout_preset_drops_words_of_the_cnn_and_keeps_the_sub_words(make
     assert module.trainer.current_epoch == 1
 
 
+def test_cross_attention_preset_lets_the_cnn_attend_to_the_encoder_states(make_cfg, tmp_path: Path) -> None:
+    """experiment=text_pretrained_cnn_xattn: the word-dropout preset with fusion=cross_attention over the
+    three CNN widths and MiniLM's cached layer 4-6 states; padded sub-words receive no attention, the
+    evaluation logs how much attention each branch receives, and it trains."""
+    from fusionlab.fusions import CrossAttentionFusion
+    from fusionlab.jobs.builders import prepare
+
+    cfg = make_cfg(["experiment=text_pretrained_cnn_xattn", *text_file_overrides(tmp_path)])
+    assert cfg.data.subwords_cache_layers == [4, 5, 6] and cfg.augmentation.rate == 0.1
+    dm, module, trainer = prepare(cfg)
+    fusion = module.net.fusion
+    assert isinstance(fusion, CrossAttentionFusion) and fusion.input_names == ["conv3", "conv4", "conv5", "minilm"]
+    batch = next(iter(dm.test_dataloader()))
+    x, y, mask, states, states_mask = batch
+    assert not states_mask.all()  # some reviews are shorter than the longest: padded sub-words
+    module.eval()
+    with torch.no_grad():
+        before = module.net(x, mask, states, states_mask)
+        noisy = states.clone()
+        noisy[~states_mask] = 1e3  # what sits in padded sub-word steps must not matter
+        after = module.net(x, mask, noisy, states_mask)
+    torch.testing.assert_close(before, after)
+    assert fusion.branch_weights is not None and fusion.branch_weights[:, 3].min() > 0  # minilm is attended to
+    trainer.fit(module, datamodule=dm)
+    assert module.trainer.current_epoch == 1
+
+
+def test_a_checkpoint_predicts_raw_text_through_the_encoder_as_the_cached_test_run_scored(make_cfg,
+                                                                                          tmp_path: Path) -> None:
+    """A fused model trained on cached frozen states (layers 4-6), loaded with fusionlab.load: raw texts
+    enter as sub-word ids, the frozen layers run, and the probabilities equal those of the test loader's
+    cached (float16) states within float16 rounding; the predicted classes are the same. Export, which
+    takes word ids only, refuses it in one line."""
+    import fusionlab
+    from fusionlab.jobs.builders import prepare
+
+    cfg = make_cfg(["experiment=text_pretrained_cnn", *text_file_overrides(tmp_path)], out=tmp_path / "run")
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    module.eval()
+    with torch.no_grad():
+        cached = torch.cat([torch.softmax(module.net(x, mask, s, sm), 1)
+                            for x, _, mask, s, sm in dm.test_dataloader()])
+    assert dm.test_dataloader().dataset[0][3].dtype == torch.float16  # the test loader gave cached states
+    texts = dm.load_texts()["texts_test"]  # the test split's raw texts, in the loader's order
+    model = fusionlab.load(ckpt)
+    raw = model.predict_proba(texts)
+    np.testing.assert_allclose(raw, cached.numpy(), atol=2e-2)
+    assert (raw.argmax(1) == cached.numpy().argmax(1)).mean() >= 0.95
+    # export takes the word ids only: the sub-word branch is refused in one line, nothing written
+    from fusionlab.inference.export import export_model
+
+    with pytest.raises(ConfigError) as err:
+        export_model(model.net, "text", "onnx", tmp_path / "model.onnx", ())
+    assert err.value.key == "format"
+    assert "branch 'minilm' reads a pretrained encoder's own sub-word ids" in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "model.onnx").exists()
+
+
 def test_a_pretrained_branch_without_subword_data_is_a_config_error(make_cfg, tmp_path: Path) -> None:
     from fusionlab.jobs.builders import prepare
 

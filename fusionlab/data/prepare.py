@@ -1,4 +1,5 @@
-"""New raw examples as model inputs, prepared exactly as the test split was: :func:`prepare_inputs`.
+"""New raw examples as model inputs, prepared exactly as the test split was: :func:`prepare_inputs`
+(and :func:`prepare_subwords` for a model with a pretrained sub-word branch).
 
 Only the data state (:mod:`fusionlab.data.state`) is read, never the training data. A row that
 does not fit the model is a :class:`~fusionlab.config.schema.ConfigError` (key ``input``) naming the
@@ -41,7 +42,21 @@ def prepare_inputs(state: dict[str, Any], raw: Any) -> tuple[Tensor, Tensor | No
     return _prepare_arrays(state, modality, raw)
 
 
-def _prepare_texts(state: dict[str, Any], raw: Any) -> tuple[Tensor, Tensor]:
+def prepare_subwords(state: dict[str, Any], raw: Any) -> tuple[Tensor, Tensor] | None:
+    """The pretrained encoder's own sub-word ``(ids, mask)`` for new texts, cut to the longest, when the
+    model has a sub-word branch (``data.subwords``); None otherwise. New text always enters as ids (the
+    branch runs its frozen layers itself), never as cached states."""
+    sub = state.get("subwords")
+    if not sub or state["input_spec"]["modality"] != "text":
+        return None
+    from fusionlab.branches.pretrained_transformer import SubwordTokenizer
+
+    ids, mask = SubwordTokenizer.from_state(sub).encode(_texts(raw))
+    return torch.as_tensor(ids), torch.as_tensor(mask)
+
+
+def _texts(raw: Any) -> list[str]:
+    """``raw`` as a non-empty list of non-empty strings (a bad row is a ConfigError naming it)."""
     if isinstance(raw, str) or not isinstance(raw, (Sequence, np.ndarray)):
         raise ConfigError(KEY, f"a text model takes a list of strings, got {type(raw).__name__}")
     texts = []
@@ -51,6 +66,11 @@ def _prepare_texts(state: dict[str, Any], raw: Any) -> tuple[Tensor, Tensor]:
         texts.append(str(t))
     if not texts:
         raise ConfigError(KEY, "no examples: the input holds no texts")
+    return texts
+
+
+def _prepare_texts(state: dict[str, Any], raw: Any) -> tuple[Tensor, Tensor]:
+    texts = _texts(raw)
     settings = dict(state["tokenizer"])
     tokens = settings.pop("tokens")
     tokenizer = Tokenizer(**settings)

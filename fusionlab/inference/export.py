@@ -5,7 +5,9 @@ The exported graph computes the logits of :class:`ExportWrapper`:
 - series: ``logits = f(x (B, C, L) float32, mask (B, L) bool)`` (mask True on real steps; all True
   for equal-length data);
 - images: ``logits = f(x (B, C, H, W) float32)``;
-- text: ``logits = f(ids (B, L) int64)`` (0 is padding; the mask is derived from the ids).
+- text: ``logits = f(ids (B, L) int64)`` (0 is padding; the mask is derived from the ids). A model with
+  a pretrained sub-word branch (``branch=pretrained_transformer``) is refused: its second tokenizer's
+  inputs are not part of the exported graph (``fusionlab.load`` and ``predict.py`` serve it).
 
 Inputs are *prepared* inputs (scaled, tokenised): ``fusionlab.load(ckpt).prepare(raw)`` gives them.
 Batch and length axes are dynamic where the model allows (``torch.export`` decides per axis with
@@ -169,6 +171,11 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
     cannot take the model."""
     if fmt not in FORMATS:
         raise ConfigError("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
+    subword_branches = [n for n, b in getattr(net, "branches", {}).items() if getattr(b, "modality", "") == "subwords"]
+    if subword_branches:  # the exported graph takes the word ids only (see the module docstring)
+        raise ConfigError("format", f"this model cannot be exported to {fmt}: branch '{subword_branches[0]}' reads "
+                          "a pretrained encoder's own sub-word ids, which the exported graph (inputs ['ids']) does "
+                          "not take; predict with fusionlab.load(ckpt) or predict.py instead")
     wrapper = wrap(net, modality).eval()
     names = input_names(modality)
     path.parent.mkdir(parents=True, exist_ok=True)

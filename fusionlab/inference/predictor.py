@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fusionlab.data.prepare import prepare_subwords
 from fusionlab.data.spec import InputSpec
 from fusionlab.inference.state import input_spec, prepare_inputs
 
@@ -56,14 +57,25 @@ class Predictor:
                 xb, mb = xb[..., :n], mb[:, :n]
             yield xb, mb
 
+    def prepare_subwords(self, x: Any) -> tuple[Tensor, Tensor] | None:
+        """A sub-word branch's inputs ``(ids, mask)`` for raw texts (None for models without one)."""
+        return prepare_subwords(self.state, x)
+
     @torch.inference_mode()
     def logits(self, x: Any, batch_size: int | None = None, progress: Callable[[int], None] | None = None) -> Tensor:
         """Raw logits ``(n, num_classes)`` on the CPU; ``progress(k)`` is called after each batch of ``k``."""
         inputs, mask = self.prepare(x)
+        subwords = self.prepare_subwords(x)
+        size = batch_size or self.batch_size
         device = self.device
         out = []
-        for xb, mb in self.batches(inputs, mask, batch_size):
-            out.append(self.net(xb.to(device), None if mb is None else mb.to(device)).float().cpu())
+        for i, (xb, mb) in enumerate(self.batches(inputs, mask, size)):
+            args = [xb.to(device), None if mb is None else mb.to(device)]
+            if subwords is not None:  # the same rows' sub-word ids and mask, cut to their longest
+                rows = slice(i * size, i * size + len(xb))
+                sb, sm = next(self.batches(subwords[0][rows], subwords[1][rows], size))
+                args += [sb.to(device), sm.to(device)]
+            out.append(self.net(*args).float().cpu())
             if progress is not None:
                 progress(len(xb))
         return torch.cat(out) if out else torch.zeros(0, len(self.classes_))
