@@ -7,9 +7,9 @@ Three steps, each writing into the sweep folder (default ``outputs/paper/text_pr
 
 1. the reference rows (``scripts/bench_text_baselines.py``: majority class, TF-IDF + logistic regression,
    the frozen encoder + a linear head), ``baselines.json``;
-2. one multirun over ``experiment=text_cnn,text_pretrained,text_pretrained_cnn,text_pretrained_cnn_wordrop`` ×
-   seeds (the text CNN alone, the frozen encoder alone, the two fused, the fused with word dropout), every job's
-   ``metrics.json``;
+2. one multirun over ``experiment=text_cnn,text_pretrained,text_pretrained_cnn,text_pretrained_cnn_wordrop,
+   text_pretrained_cnn_xattn`` × seeds (the text CNN alone, the frozen encoder alone, the fused by concatenation,
+   the same with word dropout, the fused by cross-attention), every job's ``metrics.json``;
 3. ``--epoch-times N [--cold-dir DIR]``: N training epochs of ``experiment=text_pretrained_cnn`` timed in this
    process with the frozen states computed (an empty ``DIR`` as ``data_dir``: the first pass) and read from the
    cache (the cached passes), and of ``experiment=text_cnn`` beside them, ``epoch_times.json``.
@@ -53,7 +53,8 @@ ROWS = {
     "text_pretrained_cnn_wordrop": "the same fused model with word dropout 0.1 on the CNN's words",
     "text_pretrained_cnn_xattn": "MiniLM-L6 (frozen, layers 4-6) + text CNN, cross-attention fusion, word dropout 0.1",
 }
-FUSED_ROWS = (FUSED, "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")  # each compared with its branches alone
+# each compared with its branches alone
+FUSED_ROWS = (FUSED, "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")
 CITED = ROOT / "docs" / "results" / "paper_text.md"  # the text CNN's own table (same data, split, 5 epochs)
 
 
