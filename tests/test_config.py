@@ -40,8 +40,9 @@ COMPANIONS = {
     ("branch", "cnn2d"): ["data=digits"],
     **{("augmentation", a): ["data=digits", "model=cnn2d"] for a in ("random_shift", "flip", "cutout")},
     **{("augmentation", a): ["data=text", "model=text_cnn"] for a in ("token_dropout", "token_swap")},
-    ("model", "text_cnn"): ["data=text"],
-    ("data", "text"): ["model=text_cnn"],
+    # one step on the review corpus: a 64-review evaluation batch (the YAML's 500 only slows the one-step check)
+    ("model", "text_cnn"): ["data=text", "data.eval_batch_size=64"],
+    ("data", "text"): ["model=text_cnn", "data.eval_batch_size=64"],
     ("data", "text_file"): ["model=text_cnn", "data.path={reviews}", "data.text_column=review",
                             "data.label_column=score"],
     ("data", "text_arrow"): ["model=text_cnn", "data.path={arrow}", "data.text_column=review",
@@ -54,7 +55,8 @@ COMPANIONS = {
     # compose has not got; the pruned and kept trials are run through the CLI in tests/test_launchers.py
     ("hparams_search", "fusion_optuna"): ["callbacks.optuna_pruning=null"],
     # the pretrained encoder on 16 sub-words, run live (no cache of 5000 reviews' frozen states in a test)
-    **{("experiment", e): ["model.branches.minilm.max_length=16", "data.subwords_cache_layers=0"]
+    **{("experiment", e): ["model.branches.minilm.max_length=16", "data.subwords_cache_layers=0",
+                           "data.eval_batch_size=64"]
        for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")},
 }
 
