@@ -97,6 +97,7 @@ def test_every_fusion_trains_compiled(make_cfg, capture_only, fusion: str, tmp_p
     ["data=text", "model=cnn_rnn"],  # padded batches: masks through a compiled CNN, a packed GRU left eager
     ["model=cnn_transformer", "model.taps=[1,2]", "fusion=attention"],  # multi-level fusion of tapped layers
     ["model=cnn_transformer", "+model.views={transformer: diff}"],  # a per-branch view
+    ["fusion=late", "model.fusion.branch_loss=1.0"],  # per-branch losses read from the compiled forward
 ])
 def test_masks_taps_and_views_work_compiled(make_cfg, capture_only, overrides: list[str]) -> None:
     cfg = make_cfg([*overrides, "compile=true", "debug=limit", "logger=none", "callbacks=none",
@@ -105,6 +106,17 @@ def test_masks_taps_and_views_work_compiled(make_cfg, capture_only, overrides: l
     trainer.fit(module, datamodule=dm)
     assert trainer.global_step == 2
     eval_logits_match_an_eager_copy(cfg, dm, module)
+    if "fusion=late" in overrides:  # the compiled forward still hands the branches' logits to the loss
+        x, y = next(iter(dm.train_dataloader()))[:2]
+        module.train()
+        torch.manual_seed(0)
+        loss = module._step((x, y), "train")
+        torch.manual_seed(0)  # the same dropout draws
+        logits = module.net(x)
+        extra = module.net.fusion.auxiliary_loss(y, module.label_smoothing)
+        assert extra is not None and float(extra) > 0
+        expected = torch.nn.functional.cross_entropy(logits, y, label_smoothing=module.label_smoothing) + extra
+        torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
