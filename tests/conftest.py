@@ -80,3 +80,23 @@ def run_cli(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None, 
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def experiments_with_branch(branch: str) -> tuple[str, ...]:
+    """The experiments of ``conf/experiment`` whose defaults add ``branch=<branch>``, directly or through
+    the experiment they extend (read from the YAML files, so a new preset is found without a list)."""
+    import yaml
+
+    def defaults(name: str) -> list:
+        path = CONF / "experiment" / f"{name}.yaml"
+        return (yaml.safe_load(path.read_text()) or {}).get("defaults", []) if path.is_file() else []
+
+    def has(name: str) -> bool:
+        for entry in defaults(name):
+            if isinstance(entry, dict) and any(k.startswith("/branch@") and v == branch for k, v in entry.items()):
+                return True
+            if isinstance(entry, str) and entry not in ("_self_", name) and has(entry):
+                return True
+        return False
+
+    return tuple(sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if has(p.stem)))

@@ -15,7 +15,7 @@ from fusionlab import registry
 from fusionlab.config import ConfigError
 from fusionlab.config.schema import schema_for, validate_targets
 from fusionlab.training.run import prepare, train, validate
-from tests.conftest import read_metrics
+from tests.conftest import experiments_with_branch, read_metrics
 
 # Generated from the config folders, so a new YAML file is tested without touching this list.
 SKIP_GROUPS = {"hydra", "branch"}  # hydra: run folders; branch: composed through model presets (below)
@@ -57,7 +57,7 @@ COMPANIONS = {
     # the pretrained encoder on 16 sub-words, run live (no cache of 5000 reviews' frozen states in a test)
     **{("experiment", e): ["model.branches.minilm.max_length=16", "data.subwords_cache_layers=0",
                            "data.eval_batch_size=64"]
-       for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")},
+       for e in experiments_with_branch("pretrained_transformer")},
 }
 
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from fusionlab.cli import setup
 from fusionlab.config.schema import ConfigError, locate
 from fusionlab.data.spec import InputSpec
+from tests.conftest import experiments_with_branch
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 C, L, VOCAB, CLASSES = 2, 48, 30, 3
@@ -38,8 +39,7 @@ SPECS = {
 SKIP_BRANCHES = {"pretrained_transformer": "reads sub-word ids of its own tokenizer "
                                            "(tests/test_pretrained_transformer.py)"}
 SKIP_EXPERIMENTS = {e: "a pretrained branch reads data.subwords (tests/test_pretrained_transformer.py)"
-                    for e in ("text_pretrained", "text_pretrained_cnn", "text_pretrained_cnn_wordrop",
-                              "text_pretrained_cnn_xattn")}
+                    for e in experiments_with_branch("pretrained_transformer")}
 
 
 def _options(group: str) -> list[str]:

@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from fusionlab.config.schema import ConfigError
+from fusionlab.models.subword_routing import reads_subwords
 
 log = logging.getLogger("fusionlab")
 
@@ -171,7 +172,7 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
     cannot take the model."""
     if fmt not in FORMATS:
         raise ConfigError("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
-    subword_branches = [n for n, b in getattr(net, "branches", {}).items() if getattr(b, "modality", "") == "subwords"]
+    subword_branches = [n for n, b in getattr(net, "branches", {}).items() if reads_subwords(type(b))]
     if subword_branches:  # the exported graph takes the word ids only (see the module docstring)
         raise ConfigError("format", f"this model cannot be exported to {fmt}: branch '{subword_branches[0]}' reads "
                           "a pretrained encoder's own sub-word ids, which the exported graph (inputs ['ids']) does "
