@@ -392,8 +392,7 @@ def test_a_checkpoint_predicts_raw_text_through_the_encoder_as_the_cached_test_r
                                                                                           tmp_path: Path) -> None:
     """A fused model trained on cached frozen states (layers 4-6), loaded with fusionlab.load: raw texts
     enter as sub-word ids, the frozen layers run, and the probabilities equal those of the test loader's
-    cached (float16) states within float16 rounding; the predicted classes are the same. Export, which
-    takes word ids only, refuses it in one line."""
+    cached (float16) states within float16 rounding; the predicted classes are the same."""
     import fusionlab
     from fusionlab.jobs.builders import prepare
 
@@ -411,14 +410,47 @@ def test_a_checkpoint_predicts_raw_text_through_the_encoder_as_the_cached_test_r
     raw = model.predict_proba(texts)
     np.testing.assert_allclose(raw, cached.numpy(), atol=2e-2)
     assert (raw.argmax(1) == cached.numpy().argmax(1)).mean() >= 0.95
-    # export takes the word ids only: the sub-word branch is refused in one line, nothing written
-    from fusionlab.inference.export import export_model
 
-    with pytest.raises(ConfigError) as err:
-        export_model(model.net, "text", "onnx", tmp_path / "model.onnx", ())
-    assert err.value.key == "format"
-    assert "branch 'minilm' reads a pretrained encoder's own sub-word ids" in str(err.value)
-    assert "\n" not in str(err.value) and not (tmp_path / "model.onnx").exists()
+
+@pytest.mark.slow
+def test_export_cli_writes_an_onnx_graph_of_word_and_subword_inputs_that_matches_predict(make_cfg,
+                                                                                          tmp_path: Path) -> None:
+    """``export.py`` on a model with a frozen-then-cached pretrained branch: the ONNX graph takes the word
+    ids and the encoder's own sub-word ids and mask (lengths dynamic independently), runs the whole encoder,
+    and on raw texts it never saw gives predict's probabilities; the other two formats match as well."""
+    import onnxruntime as ort
+
+    import fusionlab
+    from fusionlab.inference.export import SUFFIX, TOLERANCE, compare, example_inputs, export_model
+    from fusionlab.jobs.builders import prepare
+    from tests.conftest import run_cli
+
+    cfg = make_cfg(["experiment=text_pretrained_cnn", *text_file_overrides(tmp_path)], out=tmp_path / "run")
+    dm, module, trainer = prepare(cfg)
+    trainer.fit(module, datamodule=dm)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "model.onnx"
+    check = tmp_path / "check.txt"  # one text per line
+    check.write_text("\n".join(dm.load_texts()["texts_test"]), encoding="utf-8")
+    result = run_cli("export.py", f"ckpt_path={ckpt}", "format=onnx", f"output={out}", f"check_input={check}", f"paths.log_dir={tmp_path / 'logs'}", "threads=1")
+    assert result.returncode == 0, result.stderr
+    assert "(inputs ['ids', 'subword_ids', 'subword_mask'], dynamic axes {'ids': [0, 1], 'subword_ids': [0, 1], " \
+           "'subword_mask': [0, 1]})" in result.stdout
+    assert "max |exported - PyTorch|" in result.stdout
+    model = fusionlab.load(ckpt)
+    texts = [*TEXTS, "Stale, bland and overpriced; the box was crushed when it arrived."]  # not in the file
+    (ids, _), (sub, sub_mask) = model.prepare(texts), model.prepare_subwords(texts)
+    assert sub.shape[1] != ids.shape[1]  # two tokenizers, two lengths
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"ids": ids.numpy(), "subword_ids": sub.numpy(), "subword_mask": sub_mask.numpy()})[0]
+    np.testing.assert_allclose(torch.softmax(torch.as_tensor(logits), 1).numpy(), model.predict_proba(texts),
+                               atol=1e-5)
+    prepared = (ids, None, sub, sub_mask)
+    for fmt in ("exported_program", "torchscript"):
+        path = tmp_path / f"model{SUFFIX[fmt]}"
+        export_model(model.net, "text", fmt, path, example_inputs(prepared, "text"))
+        check = compare(model.net, "text", fmt, path, prepared, batch_size=3)
+        assert check["examples"] == len(texts) and check["max_abs_diff"] <= TOLERANCE, (fmt, check)
 
 
 def test_a_pretrained_branch_without_subword_data_is_a_config_error(make_cfg, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ word ids for the word-level branches and the sub-word ids with their attention m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 from pathlib import Path
@@ -299,8 +300,10 @@ class PretrainedTransformerBranch(Branch):
         else:
             h, start = x.to(dtype), self.input_layer
             states[start] = h
+        grad = torch.is_grad_enabled()
         for k in range(start, self.num_layers):  # the layers above the input, frozen ones without gradients
-            with torch.set_grad_enabled(torch.is_grad_enabled() and k >= self.frozen_layers):
+            frozen = grad and k < self.frozen_layers  # (no grad-mode switch where none is needed: export)
+            with torch.no_grad() if frozen else contextlib.nullcontext():
                 h = self.run_layers(h, mask, k, k + 1)
             states[k + 1] = h
         out = states[self.output_layers[0]] if len(self.output_layers) == 1 else \

@@ -5,14 +5,17 @@ The exported graph computes the logits of :class:`ExportWrapper`:
 - series: ``logits = f(x (B, C, L) float32, mask (B, L) bool)`` (mask True on real steps; all True
   for equal-length data);
 - images: ``logits = f(x (B, C, H, W) float32)``;
-- text: ``logits = f(ids (B, L) int64)`` (0 is padding; the mask is derived from the ids). A model with
-  a pretrained sub-word branch (``branch=pretrained_transformer``) is refused: its second tokenizer's
-  inputs are not part of the exported graph (``fusionlab.load`` and ``predict.py`` serve it).
+- text: ``logits = f(ids (B, L) int64)`` (0 is padding; the mask is derived from the ids);
+- text with a pretrained sub-word branch (``branch=pretrained_transformer``): ``logits = f(ids (B, L)
+  int64, subword_ids (B, T) int64, subword_mask (B, T) bool)``: the encoder's own tokenizer's ids of the
+  same texts (``fusionlab.load(ckpt).prepare_subwords(texts)``); the whole encoder is in the graph (its
+  frozen layers too: a cache of their outputs is a training-time shortcut).
 
 Inputs are *prepared* inputs (scaled, tokenised): ``fusionlab.load(ckpt).prepare(raw)`` gives them.
-Batch and length axes are dynamic where the model allows (``torch.export`` decides per axis with
-``Dim.AUTO``; the axes found dynamic are reported). Each export is checked: the exported model is run
-(onnxruntime, ``torch.jit.load``, ``torch.export.load``) on real inputs and compared with PyTorch.
+Batch and length axes (the word and sub-word lengths independently) are dynamic where the model
+allows (``torch.export`` decides per axis with ``Dim.AUTO``; the axes found dynamic are reported).
+Each export is checked: the exported model is run (onnxruntime, ``torch.jit.load``,
+``torch.export.load``) on real inputs and compared with PyTorch.
 A model that an exporter cannot take is refused with one line naming the format and the reason.
 """
 
@@ -42,6 +45,8 @@ TOLERANCE = 1e-5
 class ExportWrapper(nn.Module):
     """The network with fixed positional inputs: ``(x, mask)`` for series (see the module docstring)."""
 
+    input_names: tuple[str, ...] = ("x", "mask")
+
     def __init__(self, net: nn.Module, modality: str) -> None:
         super().__init__()
         self.net = net
@@ -54,23 +59,46 @@ class ExportWrapper(nn.Module):
 class InputOnlyWrapper(ExportWrapper):
     """Images and text: the input alone (text derives its mask from the ids, 0 being padding)."""
 
+    input_names = ("x",)
+
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return self.net(x)
 
 
+class SubwordWrapper(ExportWrapper):
+    """Text with a pretrained sub-word branch: the word ids and the encoder's own ids and mask."""
+
+    input_names = ("ids", "subword_ids", "subword_mask")
+
+    def forward(self, ids: Tensor, subword_ids: Tensor, subword_mask: Tensor) -> Tensor:  # type: ignore[override]
+        return self.net(ids, None, subword_ids, subword_mask)
+
+
+def reads_subword_inputs(net: nn.Module) -> bool:
+    """Whether a network has a branch reading the sub-word inputs of ``data.subwords``."""
+    return any(reads_subwords(type(b)) for b in getattr(net, "branches", {}).values())
+
+
 def wrap(net: nn.Module, modality: str) -> ExportWrapper:
     """The export wrapper of a network reading ``modality``."""
-    return (ExportWrapper if modality == "series" else InputOnlyWrapper)(net, modality)
+    if modality == "series":
+        return ExportWrapper(net, modality)
+    return (SubwordWrapper if reads_subword_inputs(net) else InputOnlyWrapper)(net, modality)
 
 
-def input_names(modality: str) -> list[str]:
-    return {"series": ["x", "mask"], "image": ["x"], "text": ["ids"]}[modality]
+def input_names(wrapper: ExportWrapper) -> list[str]:
+    """The exported graph's input names (text without sub-words calls its one input ``ids``)."""
+    names = list(wrapper.input_names)
+    return ["ids"] if wrapper.modality == "text" and names == ["x"] else names
 
 
-def example_inputs(prepared: tuple[Tensor, Tensor | None], modality: str, rows: int = 4) -> tuple[Tensor, ...]:
-    """The first ``rows`` prepared examples as the exporter's example arguments."""
-    x, mask = prepared
+def example_inputs(prepared: tuple[Tensor | None, ...], modality: str, rows: int = 4) -> tuple[Tensor, ...]:
+    """The first ``rows`` prepared examples as the exporter's example arguments; ``prepared`` is
+    ``(x, mask)`` or, with sub-words, ``(ids, mask, subword_ids, subword_mask)``."""
+    x, mask, *subwords = prepared
     x = x[:rows]
+    if subwords:
+        return (x, subwords[0][:rows], subwords[1][:rows])
     if modality != "series":
         return (x,)
     if mask is None:
@@ -79,24 +107,27 @@ def example_inputs(prepared: tuple[Tensor, Tensor | None], modality: str, rows: 
 
 
 def stand_in_inputs(spec: Any, rows: int = 4) -> tuple[Tensor, ...]:
-    """Example arguments of the right shapes and types (zeros), when no real inputs are given."""
+    """Example arguments of the right shapes and types (no padding), when no real inputs are given."""
     if spec.modality == "text":
         ids = torch.ones(rows, spec.shape[0], dtype=torch.long)
-        return (ids,)
+        if getattr(spec, "subwords", None) is None:
+            return (ids,)
+        steps = int(spec.subwords[1])  # the sub-word tokenizer's max_length
+        return ids, torch.ones(rows, steps, dtype=torch.long), torch.ones(rows, steps, dtype=torch.bool)
     x = torch.zeros(rows, *spec.shape)
     if spec.modality == "image":
         return (x,)
     return x, torch.ones(rows, spec.shape[-1], dtype=torch.bool)
 
 
-def dynamic_shapes(modality: str) -> dict[str, dict[int, Any]]:
+def dynamic_shapes(wrapper: ExportWrapper) -> dict[str, dict[int, Any]]:
     """``Dim.AUTO`` on the batch and length axes: torch.export keeps dynamic what the model allows."""
     auto = torch.export.Dim.AUTO
-    if modality == "series":
+    if wrapper.modality == "image":
+        return {"x": {0: auto}}
+    if wrapper.modality == "series":
         return {"x": {0: auto, 2: auto}, "mask": {0: auto, 1: auto}}
-    if modality == "text":
-        return {"x": {0: auto, 1: auto}}
-    return {"x": {0: auto}}
+    return {name: {0: auto, 1: auto} for name in wrapper.input_names}
 
 
 def dynamic_axes_of(program: torch.export.ExportedProgram, names: list[str]) -> dict[str, list[int]]:
@@ -137,30 +168,28 @@ def _reason(e: BaseException) -> str:
 
 
 def shorter(args: tuple[Tensor, ...], modality: str) -> tuple[Tensor, ...]:
-    """The example arguments cut to 3/4 of their length (a probe of the dynamic length axis)."""
-    if modality == "image" or args[0].shape[-1] < 3:
+    """The example arguments, each cut to 3/4 of its own length (a probe of the dynamic length axes)."""
+    if modality == "image":
         return args
-    cut = max(2, args[0].shape[-1] * 3 // 4)
-    return tuple(a[..., :cut] for a in args)
+    return tuple(a[..., :max(2, a.shape[-1] * 3 // 4)] if a.shape[-1] >= 3 else a for a in args)
 
 
-def export_program(wrapper: nn.Module, args: tuple[Tensor, ...], modality: str) -> torch.export.ExportedProgram:
+def export_program(wrapper: ExportWrapper, args: tuple[Tensor, ...]) -> torch.export.ExportedProgram:
     """``torch.export`` with dynamic batch and length axes; when the program then refuses a shorter
     input (a guard fixed the length), exported again with the length fixed and the batch dynamic."""
-    names = ["x", "mask"][: len(args)]
-    shapes = {k: v for k, v in dynamic_shapes(modality).items() if k in names}
-    program = torch.export.export(wrapper, args, dynamic_shapes=shapes, strict=False)
-    if modality == "image":
-        return program
-    try:
-        with torch.inference_mode():
-            program.module()(*shorter(args, modality))
-        return program
-    except Exception as e:
-        log.info("the length axis cannot stay dynamic (%s); exporting with the length fixed", _reason(e)[:200])
-    batch_only = {k: {0: torch.export.Dim.AUTO} for k in shapes}
-    program = torch.export.export(wrapper, args, dynamic_shapes=batch_only, strict=False)
-    program.fixed_length = True  # type: ignore[attr-defined]
+    shapes = dynamic_shapes(wrapper)
+    with torch.no_grad():  # an inference graph: no grad-mode switches (a frozen encoder's) in it
+        program = torch.export.export(wrapper, args, dynamic_shapes=shapes, strict=False)
+    if wrapper.modality != "image":
+        try:
+            with torch.inference_mode():
+                program.module()(*shorter(args, wrapper.modality))
+        except Exception as e:
+            log.info("the length axis cannot stay dynamic (%s); exporting with the length fixed", _reason(e)[:200])
+            shapes = {k: {0: torch.export.Dim.AUTO} for k in shapes}
+            with torch.no_grad():
+                program = torch.export.export(wrapper, args, dynamic_shapes=shapes, strict=False)
+            program.fixed_length = True  # type: ignore[attr-defined]
     return program
 
 
@@ -172,13 +201,8 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
     cannot take the model."""
     if fmt not in FORMATS:
         raise ConfigError("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
-    subword_branches = [n for n, b in getattr(net, "branches", {}).items() if reads_subwords(type(b))]
-    if subword_branches:  # the exported graph takes the word ids only (see the module docstring)
-        raise ConfigError("format", f"this model cannot be exported to {fmt}: branch '{subword_branches[0]}' reads "
-                          "a pretrained encoder's own sub-word ids, which the exported graph (inputs ['ids']) does "
-                          "not take; predict with fusionlab.load(ckpt) or predict.py instead")
     wrapper = wrap(net, modality).eval()
-    names = input_names(modality)
+    names = input_names(wrapper)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # torch.export.save wants its .pt2 suffix
     if fmt == "torchscript":
@@ -187,7 +211,7 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
         if fmt == "torchscript":
             dynamic = _torchscript(wrapper, args, tmp)
         else:
-            program = program if program is not None else export_program(wrapper, args, modality)
+            program = program if program is not None else export_program(wrapper, args)
             dynamic = dynamic_axes_of(program, names)
             if fmt == "exported_program":
                 torch.export.save(program, str(tmp))
@@ -205,10 +229,9 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
     return {"format": fmt, "path": str(path), "inputs": names, "dynamic_axes": dynamic, "program": program}
 
 
-def _torchscript(wrapper: nn.Module, args: tuple[Tensor, ...], path: Path) -> dict[str, list[int]]:
+def _torchscript(wrapper: ExportWrapper, args: tuple[Tensor, ...], path: Path) -> dict[str, list[int]]:
     """``torch.jit.script`` when the model scripts (every axis dynamic), else ``torch.jit.trace``
     (shapes are traced symbolically; the check on real inputs of other sizes tells if it holds)."""
-    names = input_names(wrapper.modality)
     try:
         module = _quiet(torch.jit.script, wrapper)
         how = "script"
@@ -219,8 +242,8 @@ def _torchscript(wrapper: nn.Module, args: tuple[Tensor, ...], path: Path) -> di
     module.save(str(path))
     log.info("torchscript by torch.jit.%s", how)
     length_ok = wrapper.modality != "image" and _same(module, wrapper, shorter(args, wrapper.modality))
-    first = [0, args[0].dim() - 1] if length_ok else [0]
-    return {names[0]: first, **({"mask": [0, 1] if length_ok else [0]} if wrapper.modality == "series" else {})}
+    return {name: [0, a.dim() - 1] if length_ok and a.dim() > 1 else [0]
+            for name, a in zip(input_names(wrapper), args)}
 
 
 def _same(a: Any, b: nn.Module, args: tuple[Tensor, ...]) -> bool:
@@ -256,30 +279,28 @@ def load_runner(fmt: str, path: str | Path) -> Any:
     return run_torch
 
 
-def compare(net: nn.Module, modality: str, fmt: str, path: str | Path, prepared: tuple[Tensor, Tensor | None],
+def compare(net: nn.Module, modality: str, fmt: str, path: str | Path, prepared: tuple[Tensor | None, ...],
             batch_size: int = 256, dynamic_length: bool = True) -> dict[str, Any]:
-    """Max absolute difference between the exported model and PyTorch on prepared real inputs,
-    batched (for padded data each batch cut to its longest example); with ``dynamic_length`` every
-    batch is also run cut to 3/4 of its length (mask marking the rest as padding), so the exported
-    model is seen at several batch sizes and lengths."""
-    from fusionlab.inference.predictor import Predictor
+    """Max absolute difference between the exported model and PyTorch on prepared real inputs
+    (``(x, mask)``, or ``(ids, mask, subword_ids, subword_mask)``), batched (for padded data each batch
+    cut to its longest example); with ``dynamic_length`` every batch is also run with each input cut
+    to 3/4 of its length (masks marking the rest as padding), so the exported model is seen at several
+    batch sizes and lengths."""
+    from fusionlab.inference.predictor import input_batches
 
     run = load_runner(fmt, path)
-    x, mask = prepared
+    wrapper = wrap(net, modality).eval()
     worst, n = 0.0, 0
-    for xb, mb in Predictor.batches(None, x, mask, batch_size):  # type: ignore[arg-type]
-        variants = [(xb, mb)]
-        if modality != "image" and dynamic_length and xb.shape[-1] > 2:  # the same examples, cut shorter
-            cut = max(2, xb.shape[-1] * 3 // 4)
-            full = mb if mb is not None else torch.ones(xb.shape[0], xb.shape[-1], dtype=torch.bool)
-            variants.append((xb[..., :cut], full[:, :cut]))
-        for xv, mv in variants:
-            args = example_inputs((xv, mv), modality, rows=len(xv))
+    for batch in input_batches(prepared, batch_size):
+        args = example_inputs(batch, modality, rows=len(batch[0]))
+        variants = [args]
+        if modality != "image" and dynamic_length and args[0].shape[-1] > 2:  # the same examples, cut shorter
+            variants.append(shorter(args, modality))
+        for inputs in variants:
             with torch.inference_mode():
-                reference = net(*args).numpy()
-            exported = run(*args)
-            worst = max(worst, float(np.abs(exported - reference).max()))
-        n += len(xb)
+                reference = wrapper(*inputs).numpy()
+            worst = max(worst, float(np.abs(run(*inputs) - reference).max()))
+        n += len(batch[0])
     return {"max_abs_diff": worst, "examples": n, "within_tolerance": worst <= TOLERANCE}
 
 
@@ -297,7 +318,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     prepared = None
     if cfg.get("check_input"):
         raw, _ = read_inputs(cfg.check_input, model.state, key="check_input")
-        prepared = model.prepare(raw)
+        prepared = (*model.prepare(raw), *(model.prepare_subwords(raw) or ()))
     args = example_inputs(prepared, modality) if prepared is not None else stand_in_inputs(model.input_spec)
     out = Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / f"model{SUFFIX[fmt]}"
     result = export_model(model.net, modality, fmt, out, args, opset=int(cfg.get("opset", 18)))

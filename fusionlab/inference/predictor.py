@@ -47,37 +47,27 @@ class Predictor:
     def batches(self, inputs: Tensor, mask: Tensor | None, batch_size: int | None = None
                 ) -> Iterator[tuple[Tensor, Tensor | None]]:
         """``(x, mask)`` per batch, each cut to its longest real example as the test loader does."""
-        size = batch_size or self.batch_size
-        for start in range(0, len(inputs), size):
-            xb = inputs[start:start + size]
-            mb = None if mask is None else mask[start:start + size]
-            if mb is not None:
-                steps = mb.any(dim=0).nonzero()
-                n = int(steps[-1]) + 1 if len(steps) else 1
-                xb, mb = xb[..., :n], mb[:, :n]
-            yield xb, mb
+        yield from batches(inputs, mask, batch_size or self.batch_size)
 
     def prepare_subwords(self, x: Any) -> tuple[Tensor, Tensor] | None:
         """A sub-word branch's inputs ``(ids, mask)`` for raw texts (None for models without one)."""
         return prepare_subwords(self.state, x)
 
+    def input_batches(self, x: Any, batch_size: int | None = None) -> Iterator[tuple[Tensor | None, ...]]:
+        """The network's positional inputs per batch for raw examples: ``(x, mask)``, plus the same rows'
+        sub-word ``(ids, mask)`` for a model with a pretrained branch; each batch cut to its longest."""
+        inputs, mask = self.prepare(x)
+        yield from input_batches((inputs, mask, *(self.prepare_subwords(x) or ())), batch_size or self.batch_size)
+
     @torch.inference_mode()
     def logits(self, x: Any, batch_size: int | None = None, progress: Callable[[int], None] | None = None) -> Tensor:
         """Raw logits ``(n, num_classes)`` on the CPU; ``progress(k)`` is called after each batch of ``k``."""
-        inputs, mask = self.prepare(x)
-        subwords = self.prepare_subwords(x)
-        size = batch_size or self.batch_size
         device = self.device
         out = []
-        for i, (xb, mb) in enumerate(self.batches(inputs, mask, size)):
-            args = [xb.to(device), None if mb is None else mb.to(device)]
-            if subwords is not None:  # the same rows' sub-word ids and mask, cut to their longest
-                rows = slice(i * size, i * size + len(xb))
-                sb, sm = next(self.batches(subwords[0][rows], subwords[1][rows], size))
-                args += [sb.to(device), sm.to(device)]
-            out.append(self.net(*args).float().cpu())
+        for args in self.input_batches(x, batch_size):
+            out.append(self.net(*(None if a is None else a.to(device) for a in args)).float().cpu())
             if progress is not None:
-                progress(len(xb))
+                progress(len(args[0]))
         return torch.cat(out) if out else torch.zeros(0, len(self.classes_))
 
     def predict_proba(self, x: Any, batch_size: int | None = None) -> np.ndarray:
@@ -104,3 +94,25 @@ def load(path: str | os.PathLike, map_location: Any = None, batch_size: int | No
 
     module = load_module(path, map_location=map_location, extra_allowed=extra_allowed)
     return Predictor(module, module.data_state, module.config, batch_size=batch_size)
+
+
+def batches(inputs: Tensor, mask: Tensor | None, size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """``(x, mask)`` per ``size`` rows, each batch cut to its longest real example (the test loader's way)."""
+    for start in range(0, len(inputs), size):
+        xb = inputs[start:start + size]
+        mb = None if mask is None else mask[start:start + size]
+        if mb is not None:
+            steps = mb.any(dim=0).nonzero()
+            n = int(steps[-1]) + 1 if len(steps) else 1
+            xb, mb = xb[..., :n], mb[:, :n]
+        yield xb, mb
+
+
+def input_batches(prepared: tuple[Tensor | None, ...], size: int) -> Iterator[tuple[Tensor | None, ...]]:
+    """Prepared inputs ``(x, mask)`` or ``(x, mask, subword_ids, subword_mask)`` per ``size`` rows, the
+    word and the sub-word inputs each cut to their own longest example in the batch."""
+    x, mask, *subwords = prepared
+    sub = batches(subwords[0], subwords[1], size) if subwords else None
+    for xb, mb in batches(x, mask, size):
+        yield (xb, mb) if sub is None else (xb, mb, *next(sub))
+
