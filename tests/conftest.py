@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +78,44 @@ def run_cli(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None, 
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([sys.executable, script, *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+class _CliWorker:
+    """One :mod:`tests.cli_worker` process per test process, started on first use."""
+
+    proc: subprocess.Popen | None = None
+
+    @classmethod
+    def run(cls, request: dict, timeout: float) -> dict:
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "cli_worker.py")], cwd=ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        text=True)
+            atexit.register(cls.proc.kill)
+        proc = cls.proc
+        proc.stdin.write(json.dumps(request) + "\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline() if ready else ""
+        if not line:  # timed out or died: the next request starts a fresh worker
+            proc.kill()
+            cls.proc = None
+            raise subprocess.TimeoutExpired(request["script"], timeout) if not ready else \
+                RuntimeError(f"the CLI worker died running {request['script']} {request['args']}")
+        return json.loads(line)
+
+
+def run_cli_shared(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300):
+    """:func:`run_cli` for command lines that end before training (config and data errors): the script
+    runs as ``__main__`` with these argv, working directory and environment, in a long-lived process
+    started with ``sys.executable`` (:mod:`tests.cli_worker`), so torch and Lightning are imported
+    once per test process instead of once per command line. Returns a CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    request = {"script": script, "args": list(args), "cwd": str(cwd), "env": full_env}
+    reply = _CliWorker.run(request, timeout)
+    return subprocess.CompletedProcess([sys.executable, script, *args], reply["returncode"], reply["stdout"],
+                                       reply["stderr"])
 
 
 def read_metrics(run_dir: Path) -> dict:

@@ -8,7 +8,7 @@ import torch
 from fusionlab.augmentations import Cutout, HorizontalFlip, RandomShift
 from fusionlab.config.schema import ConfigError
 from fusionlab.training.run import prepare
-from tests.conftest import run_cli
+from tests.conftest import run_cli_shared
 
 
 def _dots(b: int = 64, c: int = 2, h: int = 7, w: int = 9) -> torch.Tensor:
@@ -88,7 +88,7 @@ def test_an_image_augmentation_on_series_data_is_refused_before_training(make_cf
 
 
 def test_a_series_augmentation_on_images_fails_from_the_cli_with_one_line(tmp_path) -> None:
-    res = run_cli("train.py", "data=digits", "model=cnn2d", "augmentation=time_shift", "debug=fast",
+    res = run_cli_shared("train.py", "data=digits", "model=cnn2d", "augmentation=time_shift", "debug=fast",
                   f"hydra.run.dir={tmp_path}")
     assert res.returncode == 2, res.stderr[-2000:]
     assert "augmentation: 'time_shift' applies to series data, but the data is image" in res.stderr

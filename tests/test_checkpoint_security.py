@@ -12,7 +12,7 @@ import torch
 
 from fusionlab.config import ConfigError
 from fusionlab.registry import check_saved_config
-from tests.conftest import compose_cfg, run_cli
+from tests.conftest import compose_cfg, run_cli_shared
 
 MARKER = "PWNED"  # each case tries to create <tmp>/PWNED (or run code); none may
 
@@ -144,7 +144,7 @@ def test_eval_py_refuses_a_crafted_checkpoint(trained, case: str, tmp_path: Path
     """The same through ``python eval.py`` in its own process: no traceback, no file written."""
     crafted, marker, words = _crafted(trained, case, tmp_path)
     run_dir = tmp_path / "eval"
-    r = run_cli("eval.py", f"ckpt_path={crafted}", f"hydra.run.dir={run_dir}",
+    r = run_cli_shared("eval.py", f"ckpt_path={crafted}", f"hydra.run.dir={run_dir}",
                 env={"FUSIONLAB_DATA_DIR": str(data_dir)})
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2, r.stderr[-2000:]
@@ -162,7 +162,7 @@ def test_resume_from_a_crafted_checkpoint_is_refused(trained, tmp_path: Path, da
     crafted = tmp_path / "crafted.ckpt"
     torch.save(state, crafted)
     run_dir = tmp_path / "train"
-    r = run_cli("train.py", "debug=limit", "logger=none", f"ckpt_path={crafted}", f"hydra.run.dir={run_dir}",
+    r = run_cli_shared("train.py", "debug=limit", "logger=none", f"ckpt_path={crafted}", f"hydra.run.dir={run_dir}",
                 env={"FUSIONLAB_DATA_DIR": str(data_dir)})
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.stderr.strip() == ("Error in config: ckpt_path: refused: the checkpoint's config has "

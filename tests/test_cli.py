@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli, run_cli_shared
 
 
 @pytest.fixture
@@ -39,14 +39,14 @@ def test_train_then_eval_reproduces_the_test_metrics(tmp_path: Path, env: dict[s
 
 def test_multirun_sweeps_fusions_into_separate_folders(tmp_path: Path, env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
-    r = run_cli("train.py", "-m", "fusion=concat,attention", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
+    r = run_cli_shared("train.py", "-m", "fusion=concat,attention", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     targets = {json.loads((sweep / str(i) / "metrics.json").read_text())["choices"]["fusion"] for i in (0, 1)}
     assert targets == {"concat", "attention"}
 
 
 def test_unknown_option_lists_the_available_ones(env: dict[str, str]) -> None:
-    r = run_cli("train.py", "fusion=gatd", env=env)
+    r = run_cli_shared("train.py", "fusion=gatd", env=env)
     assert r.returncode != 0
     assert "Could not find 'fusion/gatd'" in r.stderr and "gated" in r.stderr and "attention" in r.stderr
 
@@ -63,7 +63,7 @@ def test_unknown_option_lists_the_available_ones(env: dict[str, str]) -> None:
 )
 def test_impossible_value_exits_2_with_one_line_and_writes_no_results(tmp_path: Path, env: dict[str, str],
                                                                       args: list[str], expected: str) -> None:
-    r = run_cli("train.py", *args, env=env)
+    r = run_cli_shared("train.py", *args, env=env)
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(expected), r.stderr
@@ -72,18 +72,18 @@ def test_impossible_value_exits_2_with_one_line_and_writes_no_results(tmp_path: 
 
 
 def test_misspelt_plain_key_fails_at_composition_naming_it(env: dict[str, str]) -> None:
-    r = run_cli("train.py", "regularizer.label_smothing=0.1", env=env)
+    r = run_cli_shared("train.py", "regularizer.label_smothing=0.1", env=env)
     assert r.returncode != 0 and "label_smothing" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_eval_of_a_missing_checkpoint_is_a_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
-    r = run_cli("eval.py", f"ckpt_path={tmp_path / 'nope.ckpt'}", env=env)
+    r = run_cli_shared("eval.py", f"ckpt_path={tmp_path / 'nope.ckpt'}", env=env)
     assert r.returncode == 2 and "ckpt_path: no checkpoint file at" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_bad_job_in_a_multirun_is_recorded_and_the_others_finish(tmp_path: Path, env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
-    r = run_cli("train.py", "-m", "model.dropout=-0.5,0.1", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
+    r = run_cli_shared("train.py", "-m", "model.dropout=-0.5,0.1", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     failed, ok = (json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1))
     assert failed["status"] == "failed" and "model.dropout: must be >= 0.0" in failed["error"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli_shared
 
 # a tiny hydra.main app: whether Hydra re-raises a composition error under HYDRA_FULL_ERROR=1
 APP = textwrap.dedent("""
@@ -70,7 +70,7 @@ def test_hydra_reraises_composition_errors_with_the_details_we_read(app: Path, o
     (["optimizer.lr=["], "cannot parse override 'optimizer.lr=['"),
 ])
 def test_a_typo_gets_one_line_with_the_close_match(tmp_path: Path, args: list[str], expected: str) -> None:
-    r = run_cli("train.py", *args, env={"FUSIONLAB_LOG_DIR": str(tmp_path)})
+    r = run_cli_shared("train.py", *args, env={"FUSIONLAB_LOG_DIR": str(tmp_path)})
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2, r.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("Error in config: ") and expected in lines[0], r.stderr
@@ -78,7 +78,7 @@ def test_a_typo_gets_one_line_with_the_close_match(tmp_path: Path, args: list[st
 
 
 def test_an_unknown_option_with_nothing_close_lists_the_options_without_a_guess() -> None:
-    r = run_cli("train.py", "fusion=zzzz")
+    r = run_cli_shared("train.py", "fusion=zzzz")
     assert r.returncode == 2 and "did you mean" not in r.stderr and "available options: attention" in r.stderr
 
 
@@ -117,11 +117,11 @@ def test_a_key_of_a_group_only_a_swept_experiment_selects_gets_the_fix(tmp_path:
     without the swept experiments, so data is still mnist1d and has no name. The one line says why and
     how to fix it (state ``data=ucr`` too)."""
     args = ["-m", "data.name=GunPoint", "experiment=ucr_inception,ucr_rnn", f"hydra.sweep.dir={tmp_path}"]
-    r = run_cli("train.py", *args)
+    r = run_cli_shared("train.py", *args)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "data.name" in lines[0] and "swept group(s) experiment" in lines[0]
     assert "choose data=<option>" in lines[0]
     # a misspelt key with no swept group involved gets no such hint
-    typo = run_cli("train.py", "-m", "trainer.max_epoch=3", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    typo = run_cli_shared("train.py", "-m", "trainer.max_epoch=3", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
     assert typo.returncode == 2 and "swept group" not in typo.stderr and "max_epochs" in typo.stderr

@@ -14,7 +14,7 @@ from fusionlab.config import ConfigError
 from fusionlab.data import ArrayDataModule, NPZDataModule, UCRDataModule
 from fusionlab.data.preprocessing import MinMax, NoScaling, Standardize
 from fusionlab.training.run import train
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli_shared
 
 
 class Arrays(ArrayDataModule):
@@ -341,7 +341,7 @@ def _bad_file(tmp_path: Path, kind: str) -> Path:
 )
 def test_bad_data_is_one_line_and_exit_2_before_training(tmp_path: Path, data_dir: Path, args, words) -> None:
     args = [a.format(nan=_bad_file(tmp_path, "nan")) for a in args]
-    r = run_cli("train.py", *args, "debug=fast", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}")
+    r = run_cli_shared("train.py", *args, "debug=fast", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}")
     assert r.returncode == 2, r.stderr[-2000:]
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr and words in lines[0], r.stderr[-2000:]

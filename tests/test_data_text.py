@@ -14,7 +14,7 @@ import torch
 from fusionlab.config import ConfigError
 from fusionlab.data.text import HFTextDataModule, ReviewsDataModule, TextFileDataModule
 from fusionlab.data.tokenize import PAD_ID, UNK_ID, Tokenizer
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli_shared
 
 # Small labelled texts for the loader tests (each class often enough for stratified carve-outs).
 GOOD = ["great taste , will buy again", "love this tea", "excellent coffee and fast shipping",
@@ -206,7 +206,7 @@ def test_bad_files_raise_config_errors_naming_the_problem(tmp_path: Path) -> Non
 def test_cli_reports_a_missing_column_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     frame().to_csv(path, index=False)
-    r = run_cli("train.py", "data=text_file", f"data.path={path}", "data.text_column=review",
+    r = run_cli_shared("train.py", "data=text_file", f"data.path={path}", "data.text_column=review",
                 "data.label_column=sentiment", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path}/run")
     assert r.returncode == 2, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -215,7 +215,7 @@ def test_cli_reports_a_missing_column_in_one_line(tmp_path: Path) -> None:
 
 
 def test_text_cnn_trains_end_to_end_from_the_cli(tmp_path: Path, data_dir: Path) -> None:
-    r = run_cli("train.py", "experiment=text_cnn", "debug=fast", f"paths.data_dir={data_dir}",
+    r = run_cli_shared("train.py", "experiment=text_cnn", "debug=fast", f"paths.data_dir={data_dir}",
                 f"hydra.run.dir={tmp_path}", "data.max_length=64")
     assert r.returncode == 0, r.stderr[-2000:]
     m = read_metrics(tmp_path)

@@ -11,7 +11,7 @@ import torch
 
 from fusionlab.jobs import train as run  # the train job's module: its prepare is patched below
 from fusionlab.training.divergence import DivergenceGuard, TrainingDiverged
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli_shared
 from tests.test_no_host_sync import HostSyncDetector
 
 
@@ -71,7 +71,7 @@ def test_guard_keeps_the_first_bad_step_on_the_device_without_host_reads() -> No
 
 def test_single_run_that_diverges_exits_3_with_one_line(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "run"
-    r = run_cli("train.py", "model=cnn", "debug=limit", "logger=none", "optimizer.lr=1e10",
+    r = run_cli_shared("train.py", "model=cnn", "debug=limit", "logger=none", "optimizer.lr=1e10",
                 f"hydra.run.dir={out}", env={"FUSIONLAB_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"})
     assert r.returncode == 3, r.stderr[-3000:]
     lines = [line for line in r.stderr.splitlines() if line.strip()]

@@ -13,7 +13,7 @@ from fusionlab.config.schema import ConfigError
 from fusionlab.data.length_policy import EqualLengthUCRDataModule, equal_length, resample
 from fusionlab.data.series_norm import PerSeriesZNorm
 from fusionlab.data.ucr import UCRDataModule, offline_datasets
-from tests.conftest import CONF, read_metrics, run_cli
+from tests.conftest import CONF, read_metrics, run_cli_shared
 
 pytest.importorskip("aeon")
 
@@ -88,10 +88,10 @@ def test_lstm_fcn_trains_on_unequal_length_data_through_the_cli(tmp_path, data_d
     data=ucr_equal (resampled to the longest training series, no mask left)."""
     common = ["model=lstm_fcn", "data.name=JapaneseVowels", "trainer.fast_dev_run=true", "threads=1",
               f"paths.data_dir={data_dir}"]
-    refused = run_cli("train.py", "data=ucr", *common, f"hydra.run.dir={tmp_path / 'a'}")
+    refused = run_cli_shared("train.py", "data=ucr", *common, f"hydra.run.dir={tmp_path / 'a'}")
     assert refused.returncode != 0 and "cannot honour padding masks" in refused.stderr + refused.stdout
     assert "Traceback" not in refused.stderr
-    ok = run_cli("train.py", "data=ucr_equal", *common, f"hydra.run.dir={tmp_path / 'b'}")
+    ok = run_cli_shared("train.py", "data=ucr_equal", *common, f"hydra.run.dir={tmp_path / 'b'}")
     assert ok.returncode == 0, ok.stderr[-2000:]
     data = read_metrics(tmp_path / "b")["data"]
     assert data["masked"] is False and data["input_shape"][-1] == 26  # the longest training series

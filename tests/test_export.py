@@ -94,14 +94,14 @@ def test_export_cli_writes_a_checked_onnx_file_and_refuses_in_one_line(tmp_path:
     import fusionlab
     from fusionlab.data import MNIST1DDataModule
     from fusionlab.jobs.train import train
-    from tests.conftest import compose_cfg, run_cli
+    from tests.conftest import compose_cfg, run_cli_shared
 
     train(compose_cfg([*TINY[:-1], "model=cnn_rnn"], tmp_path / "run", data_dir))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     arrays = MNIST1DDataModule(data_dir=str(data_dir)).load_arrays()
     np.savez(tmp_path / "test.npz", x=arrays["x_test"][:200])
     out = tmp_path / "model.onnx"
-    result = run_cli("export.py", f"ckpt_path={ckpt}", "format=onnx", f"output={out}",
+    result = run_cli_shared("export.py", f"ckpt_path={ckpt}", "format=onnx", f"output={out}",
                      f"check_input={tmp_path / 'test.npz'}", f"paths.log_dir={tmp_path / 'logs'}", "threads=1")
     assert result.returncode == 0, result.stderr
     assert "max |exported - PyTorch|" in result.stdout and "dynamic axes {'x': [0" in result.stdout
@@ -113,5 +113,5 @@ def test_export_cli_writes_a_checked_onnx_file_and_refuses_in_one_line(tmp_path:
     with torch.no_grad():
         np.testing.assert_allclose(logits, model.net(x, mask).numpy(), atol=TOLERANCE)
     # a format that is not one: one line naming the key
-    bad = run_cli("export.py", f"ckpt_path={ckpt}", "format=tflite", f"paths.log_dir={tmp_path / 'logs'}")
+    bad = run_cli_shared("export.py", f"ckpt_path={ckpt}", "format=tflite", f"paths.log_dir={tmp_path / 'logs'}")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "format" in bad.stderr

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, ListConfig
 
 from fusionlab.config import ConfigError
 from fusionlab.training.run import train
-from tests.conftest import CONF, compose_cfg, run_cli
+from tests.conftest import CONF, compose_cfg, run_cli_shared
 
 GROUPS = ("model", "fusion", "optimizer", "scheduler", "init", "augmentation", "regularizer")
 SKIP = set(filter(None, os.environ.get("FUSIONLAB_FUZZ_SKIP", "").split(",")))  # e.g. model=cnn2d,fusion=film
@@ -95,7 +95,7 @@ def test_targets_outside_the_allow_list_are_refused(tmp_path: Path, data_dir: Pa
     ["regularizer.label_smothing=0.1"],  # refused by Hydra while composing
 ])
 def test_cli_refuses_bad_configs_with_exit_2_and_one_line(tmp_path: Path, data_dir: Path, args: list[str]) -> None:
-    r = run_cli("train.py", *args, "debug=fast",
+    r = run_cli_shared("train.py", *args, "debug=fast",
                 env={"FUSIONLAB_DATA_DIR": str(data_dir), "FUSIONLAB_LOG_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"})
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2, r.stderr[-2000:]

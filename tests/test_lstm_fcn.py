@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from fusionlab.training.run import prepare
-from tests.conftest import run_cli
+from tests.conftest import run_cli_shared
 
 
 @pytest.mark.parametrize(("preset", "pool"), [("lstm_fcn", "last"), ("alstm_fcn", "attention")])
@@ -43,7 +43,7 @@ def test_stacked_presets_chain_their_stages(make_cfg, preset: str, stacked: str,
 
 
 def test_cli_refuses_a_two_branch_fusion_on_three_branches_in_one_line(tmp_path) -> None:
-    res = run_cli("train.py", "model=cnn_rnn_transformer", "fusion=film", "debug=fast",
+    res = run_cli_shared("train.py", "model=cnn_rnn_transformer", "fusion=film", "debug=fast",
                   f"hydra.run.dir={tmp_path}", f"paths.log_dir={tmp_path}", env={"OMP_NUM_THREADS": "1"})
     assert res.returncode == 2
     assert "model.fusion: film fuses exactly 2 branches, got 3" in res.stderr + res.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fusionlab.training.run import train
-from tests.conftest import CONF, run_cli
+from tests.conftest import CONF, run_cli, run_cli_shared
 
 MNIST1D = sorted(p.stem for p in CONF.glob("experiment/paper_mnist1d_*.yaml"))
 LSTM_FCN = sorted(p.stem for p in CONF.glob("experiment/paper_lstm_fcn_*.yaml"))
@@ -56,7 +56,7 @@ def test_lstm_fcn_paper_experiment_trains_one_step(experiment: str, make_cfg, tm
 def test_lstm_fcn_checkpoint_follows_training_loss(tmp_path: Path, data_dir: Path) -> None:
     """No validation part: the best checkpoint is the one of lowest training loss (the paper's protocol)."""
     out = tmp_path / "run"
-    proc = run_cli("train.py", "experiment=paper_lstm_fcn_lstm", "data.name=ItalyPowerDemand",
+    proc = run_cli_shared("train.py", "experiment=paper_lstm_fcn_lstm", "data.name=ItalyPowerDemand",
                    "trainer.max_epochs=2", "logger=none", f"hydra.run.dir={out}", f"paths.data_dir={data_dir}",
                    env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -286,12 +286,12 @@ def text_file_overrides(tmp_path: Path, cache_layers: int | str | None = None, n
 
 @pytest.mark.slow
 def test_fused_with_the_text_cnn_trains_from_the_cli_with_cached_frozen_states(tmp_path: Path) -> None:
-    from tests.conftest import read_metrics, run_cli
+    from tests.conftest import read_metrics, run_cli_shared
 
     runs = []
     for i in range(2):  # the second run reads the first one's cache of frozen layers 4, 5 and 6
         out = tmp_path / f"run{i}"
-        r = run_cli("train.py", "experiment=text_pretrained_cnn", *text_file_overrides(tmp_path),
+        r = run_cli_shared("train.py", "experiment=text_pretrained_cnn", *text_file_overrides(tmp_path),
                     f"hydra.run.dir={out}", env={"HF_HUB_OFFLINE": "1"})
         assert r.returncode == 0, r.stderr[-3000:]
         runs.append(read_metrics(out))
@@ -423,7 +423,7 @@ def test_export_cli_writes_an_onnx_graph_of_word_and_subword_inputs_that_matches
     import fusionlab
     from fusionlab.inference.export import SUFFIX, TOLERANCE, compare, example_inputs, export_model
     from fusionlab.jobs.builders import prepare
-    from tests.conftest import run_cli
+    from tests.conftest import run_cli_shared
 
     cfg = make_cfg(["experiment=text_pretrained_cnn", *text_file_overrides(tmp_path)], out=tmp_path / "run")
     dm, module, trainer = prepare(cfg)
@@ -432,7 +432,8 @@ def test_export_cli_writes_an_onnx_graph_of_word_and_subword_inputs_that_matches
     out = tmp_path / "model.onnx"
     check = tmp_path / "check.txt"  # one text per line
     check.write_text("\n".join(dm.load_texts()["texts_test"]), encoding="utf-8")
-    result = run_cli("export.py", f"ckpt_path={ckpt}", "format=onnx", f"output={out}", f"check_input={check}", f"paths.log_dir={tmp_path / 'logs'}", "threads=1")
+    result = run_cli_shared("export.py", f"ckpt_path={ckpt}", "format=onnx", f"output={out}", f"check_input={check}",
+                     f"paths.log_dir={tmp_path / 'logs'}", "threads=1")
     assert result.returncode == 0, result.stderr
     assert "(inputs ['ids', 'subword_ids', 'subword_mask'], dynamic axes {'ids': [0, 1], 'subword_ids': [0, 1], " \
            "'subword_mask': [0, 1]})" in result.stdout

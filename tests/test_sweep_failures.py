@@ -6,13 +6,13 @@ import json
 import math
 from pathlib import Path
 
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli_shared
 
 
 def test_any_failure_in_a_multirun_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_dir: Path) -> None:
     sweep = tmp_path / "sweep"
     bad_dir = "/dev/null/data"  # a data folder that cannot be created: fails only at runtime (OSError)
-    r = run_cli("train.py", "-m", "model=cnn", "debug=limit", "logger=none", "callbacks=none",
+    r = run_cli_shared("train.py", "-m", "model=cnn", "debug=limit", "logger=none", "callbacks=none",
                 "optimizer.lr=1e10,0.001", f"paths.data_dir={data_dir},{bad_dir}", f"hydra.sweep.dir={sweep}",
                 env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
@@ -42,7 +42,7 @@ def test_any_failure_in_a_multirun_is_recorded_and_the_sweep_goes_on(tmp_path: P
 
 def test_a_crash_in_a_single_run_leaves_metrics_and_error_log(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    r = run_cli("train.py", "debug=fast", "paths.data_dir=/dev/null/data", f"hydra.run.dir={out}",
+    r = run_cli_shared("train.py", "debug=fast", "paths.data_dir=/dev/null/data", f"hydra.run.dir={out}",
                 env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 1 and "NotADirectoryError" in r.stderr
     m = json.loads((out / "metrics.json").read_text())

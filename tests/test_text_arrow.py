@@ -16,7 +16,7 @@ from fusionlab.data.memmap import MemmapRows
 from fusionlab.data.text.arrow import CUT_CHARS, encode_prefixes
 from fusionlab.data.tokenize import PAD_ID, Tokenizer
 from fusionlab.training.run import build_datamodule
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli_shared
 
 COLUMNS = ["data.text_column=review", "data.label_column=score"]
 
@@ -114,7 +114,7 @@ def test_encode_prefixes_is_encode(reviews) -> None:
 def test_cli_trains_text_cnn_from_arrow(make_cfg, reviews, tmp_path: Path) -> None:
     path = save_dict(*reviews, tmp_path / "dict")
     cache = tmp_path / "cache"
-    r = run_cli("train.py", "experiment=text_cnn", "data=text_arrow", f"data.path={path}", *COLUMNS,
+    r = run_cli_shared("train.py", "experiment=text_cnn", "data=text_arrow", f"data.path={path}", *COLUMNS,
                 "debug=fast", f"paths.data_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 0, r.stderr[-2000:]
     m = read_metrics(tmp_path / "run")
@@ -202,7 +202,7 @@ def test_bad_input_raises_a_config_error_naming_the_key_and_row(make_cfg, review
                                   "unseen test class"])
 def test_cli_reports_bad_input_in_one_line(reviews, tmp_path: Path, case: str) -> None:
     overrides, message = _bad_inputs(reviews, tmp_path)[case]
-    r = run_cli("train.py", "model=text_cnn", "data=text_arrow", *overrides, f"paths.data_dir={tmp_path / 'c'}",
+    r = run_cli_shared("train.py", "model=text_cnn", "data=text_arrow", *overrides, f"paths.data_dir={tmp_path / 'c'}",
                 f"hydra.run.dir={tmp_path / 'run'}")
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
@@ -242,7 +242,7 @@ def test_branch_dropout_reads_the_arrow_test_batches(reviews, tmp_path: Path) ->
     train, test = reviews
     path = save_dict(train, test, tmp_path / "dict")
     run = tmp_path / "run"
-    r = run_cli("train.py", "experiment=text_cnn_rnn", "data=text_arrow", f"data.path={path}", *COLUMNS,
+    r = run_cli_shared("train.py", "experiment=text_cnn_rnn", "data=text_arrow", f"data.path={path}", *COLUMNS,
                 "trainer.max_epochs=1", "logger=none", "callbacks.plots=null",
                 f"paths.data_dir={tmp_path / 'c'}", f"hydra.run.dir={run}")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fusionlab.config import ConfigError
 from fusionlab.config.build import build
 from fusionlab.training.run import evaluate, prepare, train
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli_shared
 
 SHORT = ["debug=limit"]  # 2 epochs x 3 batches, checkpoints and logs as in a real run
 
@@ -299,7 +299,7 @@ def test_keys_for_a_callback_that_is_not_configured_are_a_clear_error(make_cfg) 
 
 # -- eval.py and bad values: one line naming the key ------------------------------------------------
 def test_eval_without_ckpt_path_is_one_line(tmp_path: Path) -> None:
-    r = run_cli("eval.py", f"hydra.run.dir={tmp_path}")
+    r = run_cli_shared("eval.py", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.stderr.strip().splitlines() == [
         "Error in config: ckpt_path: which checkpoint to test? e.g. python eval.py "
