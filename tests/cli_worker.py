@@ -24,12 +24,13 @@ from typing import Any
 
 def run_one(request: dict[str, Any]) -> dict[str, Any]:
     """Run one command line; ``{"returncode", "stdout", "stderr"}``."""
-    saved_env, saved_argv, saved_cwd = dict(os.environ), list(sys.argv), os.getcwd()
+    saved_env, saved_argv, saved_cwd, saved_path = dict(os.environ), list(sys.argv), os.getcwd(), list(sys.path)
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     script = os.path.join(request["cwd"], request["script"])
     sys.argv = [script, *request["args"]]
+    sys.path[0] = os.path.dirname(script)  # as `python script` sets it (the repository's hydra_plugins, ...)
     out, err, code = io.StringIO(), io.StringIO(), 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -47,6 +48,7 @@ def run_one(request: dict[str, Any]) -> dict[str, Any]:
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
+        sys.path[:] = saved_path
     return {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
 

@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from fusionlab.cli import setup
 from fusionlab.config.schema import ConfigError
 from fusionlab.training.run import prepare, set_threads
-from tests.conftest import CONF, ROOT, read_metrics, run_cli
+from tests.conftest import CONF, ROOT, read_metrics, run_cli, run_cli_shared
 
 
 @pytest.fixture
@@ -75,11 +75,11 @@ def test_optuna_search_resumes_its_study_and_survives_failed_trials(tmp_path: Pa
     optuna = pytest.importorskip("optuna")
     sweep = tmp_path / "search"
     common = ["hparams_search=fusion_optuna", "debug=fast", f"hydra.sweep.dir={sweep}"]
-    r = run_cli("train.py", *common, "hydra.sweeper.n_trials=2", env=env)
+    r = run_cli_shared("train.py", *common, "hydra.sweeper.n_trials=2", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     first = (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
     # rerun with n_trials=4: two more trials, both failing (a bad value is a ConfigError → NaN objective)
-    r = run_cli("train.py", *common, "hydra.sweeper.n_trials=4", "regularizer.dropout=-0.5", env=env)
+    r = run_cli_shared("train.py", *common, "hydra.sweeper.n_trials=4", "regularizer.dropout=-0.5", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     study = optuna.load_study(study_name="fusion_optuna", storage=f"sqlite:///{sweep}/optuna.db")
     states = [t.state.name for t in study.trials]
@@ -96,7 +96,7 @@ def test_optuna_reports_every_epoch_and_completes_trials_the_pruner_keeps(tmp_pa
                                                                          env: dict[str, str]) -> None:
     optuna = pytest.importorskip("optuna")
     sweep = tmp_path / "search"
-    r = run_cli("train.py", "hparams_search=fusion_optuna", "debug=limit", "trainer.max_epochs=3",
+    r = run_cli_shared("train.py", "hparams_search=fusion_optuna", "debug=limit", "trainer.max_epochs=3",
                 "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     study = optuna.load_study(study_name="fusion_optuna", storage=f"sqlite:///{sweep}/optuna.db")
@@ -112,7 +112,7 @@ def test_optuna_pruner_stops_weak_trials_and_the_study_records_them_as_pruned(tm
     optuna = pytest.importorskip("optuna")
     sweep = tmp_path / "search"
     # a threshold no accuracy reaches: every trial is pruned at the first epoch after the warm-up
-    r = run_cli("train.py", "hparams_search=fusion_optuna", "debug=limit", "trainer.max_epochs=5",
+    r = run_cli_shared("train.py", "hparams_search=fusion_optuna", "debug=limit", "trainer.max_epochs=5",
                 "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}", "~callbacks.optuna_pruning.pruner",
                 "+callbacks.optuna_pruning.pruner={_target_: optuna.pruners.ThresholdPruner, lower: 1.01, "
                 "n_warmup_steps: 1}", env=env)
