@@ -24,14 +24,14 @@ train: $(STAMP)  ## train the default job (CNN + GRU fused by a gated unit on MN
 
 test: $(STAMP)  ## lint, then the test suite without the slow end-to-end tier (CI's 10-minute budget)
 	$(VENV)/bin/ruff check .
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=25 $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow" --durations=25 $(ARGS)
 
 test-slow: $(STAMP)  ## the slow end-to-end tier: export of every preset x format, predict/estimator runs, launchers
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m slow --durations=25 $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m slow --durations=25 $(ARGS)
 
 test-all: $(STAMP)  ## lint, then every test
 	$(VENV)/bin/ruff check .
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25 $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=25 $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
