@@ -105,6 +105,17 @@ def _key(job: Any, keys: Iterable[str]) -> tuple[str, ...]:
     return tuple(job.overrides.get(k, "") for k in keys)
 
 
+def selected_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a finished run tested: ``metrics.json``'s ``best_checkpoint`` where it is, else the file
+    of that name in the run's own ``checkpoints/`` (a sweep folder copied or moved since: the recorded path is
+    absolute), else ``checkpoints/best.ckpt``."""
+    recorded = json.loads((run_dir / "metrics.json").read_text()).get("best_checkpoint")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    local = run_dir / "checkpoints" / (Path(recorded).name if recorded else "best.ckpt")
+    return local if local.is_file() else run_dir / "checkpoints" / "best.ckpt"
+
+
 def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
     """Test accuracy of a fused run's selected checkpoint with nothing zeroed (``none``) and with each
     branch's output zeroed (a forward hook returns zeros). The network comes from the checkpoint
@@ -117,9 +128,7 @@ def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
     from fusionlab.config.build import build
     from fusionlab.inference.checkpoint import load_module
 
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    ckpt_path = metrics.get("best_checkpoint") or str(run_dir / "checkpoints" / "best.ckpt")
-    module = load_module(ckpt_path)
+    module = load_module(selected_checkpoint(run_dir))
     net = module.net
     dm = build(OmegaConf.create(module.config).data, "data")
     dm.prepare_data()

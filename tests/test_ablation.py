@@ -49,6 +49,25 @@ def test_paired_difference_and_test_match_scipy() -> None:
     assert math.isclose(out["p"], expected)
 
 
+def test_a_moved_sweep_finds_each_runs_checkpoint_in_its_own_folder(tmp_path) -> None:
+    """metrics.json records the tested checkpoint's absolute path; once the sweep folder is copied elsewhere
+    the run's own file of that name is used (the branch-dropout rows load it)."""
+    from fusionlab.ablation import selected_checkpoint
+
+    run = tmp_path / "moved" / "3"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in ("best.ckpt", "last.ckpt"):
+        (run / "checkpoints" / name).write_bytes(b"x")
+    original = tmp_path / "gone" / "3" / "checkpoints" / "last.ckpt"  # tested the last weights (e.g. no val data)
+    (run / "metrics.json").write_text(json.dumps({"best_checkpoint": str(original)}))
+    assert selected_checkpoint(run) == run / "checkpoints" / "last.ckpt"
+    original.parent.mkdir(parents=True)
+    original.write_bytes(b"x")  # where it was recorded, it is used
+    assert selected_checkpoint(run) == original
+    (run / "metrics.json").write_text(json.dumps({"best_checkpoint": None}))
+    assert selected_checkpoint(run) == run / "checkpoints" / "best.ckpt"
+
+
 def test_a_single_branch_model_is_refused_in_one_line(tmp_path) -> None:
     proc = run_cli("-m", "fusionlab.ablation", "model=cnn", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2
