@@ -6,8 +6,10 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel test processes: one torch 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 CONF = ROOT / "conf"
+
+
+@pytest.fixture(autouse=True)
+def _restore_sigint():
+    """A test must not leave Ctrl-C ignored in this process: ignored signals stay ignored in every child
+    it starts later (exec keeps SIG_IGN), and a child Python that starts with SIGINT ignored never turns
+    Ctrl-C into KeyboardInterrupt (Lightning ignores SIGINT during its own Ctrl-C clean-up)."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    if signal.getsignal(signal.SIGINT) is not handler:
+        warnings.warn(f"the test left SIGINT handled by {signal.getsignal(signal.SIGINT)!r}; restored", stacklevel=1)
+        signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture(autouse=True)

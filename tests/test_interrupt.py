@@ -25,8 +25,10 @@ def test_ctrl_c_prints_one_line_and_records_an_interrupted_run(tmp_path: Path, d
     env = {**os.environ, "FUSIONLAB_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
     last = run / "checkpoints" / "last.ckpt"
+    # Ctrl-C as a shell delivers it: to a process that does not ignore SIGINT (a test process may ignore it)
     proc = subprocess.Popen([sys.executable, "train.py", *RUN, f"hydra.run.dir={run}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
