@@ -6,14 +6,12 @@ The job code (torch, Lightning) is imported inside ``main``: ``--help`` and Tab 
 
 from omegaconf import DictConfig
 
-from fusionlab.cli import hydra_main
+from fusionlab.cli import hydra_main, train_job
 
 
 @hydra_main(config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from fusionlab.training.run import train
-
-    return train(cfg)
+    return train_job(cfg)
 
 
 if __name__ == "__main__":

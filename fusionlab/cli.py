@@ -26,7 +26,7 @@ from fusionlab.config.schema import ConfigError
 from fusionlab.config.store import register_configs
 
 __all__ = ["CONFIG_PACKAGE", "EXIT_CONFIG", "EXIT_DIVERGED", "eval_entry", "hydra_main", "report_errors", "setup",
-           "train_entry"]
+           "train_entry", "train_job"]
 
 CONFIG_PACKAGE = "pkg://fusionlab.conf"
 EXIT_DIVERGED = 3  # the loss became NaN/inf: the run stopped, the last good checkpoint is kept
@@ -153,7 +153,14 @@ def hydra_main(config_path: str, config_name: str) -> Callable[[Callable[..., An
     return decorate
 
 
-def _train_job(cfg: Any) -> Any:
+def train_job(cfg: Any) -> Any:
+    """The training job of ``train.py`` and ``fusionlab-train``: the plain groups' value ranges (seed,
+    threads, regularizer, scheduler, paths) are checked before torch and Lightning load, so such a bad
+    value fails in well under a second; then :func:`fusionlab.training.run.train` (which checks the rest)."""
+    from fusionlab.config.schema import check_constraints_tree
+    from fusionlab.config.store import TrainConfig
+
+    check_constraints_tree(TrainConfig, cfg)
     from fusionlab.training.run import train
 
     return train(cfg)
@@ -167,7 +174,7 @@ def _eval_job(cfg: Any) -> Any:
 
 def train_entry() -> None:
     """``fusionlab-train``: the same as ``python train.py``."""
-    hydra_main(CONFIG_PACKAGE, "train")(_train_job)()
+    hydra_main(CONFIG_PACKAGE, "train")(train_job)()
 
 
 def eval_entry() -> None:

@@ -95,6 +95,10 @@ PROBE = ("import atexit, runpy, sys; "
          "if m in sys.modules))); sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
+# the value-range errors below: one line naming the key, exit status 2
+RANGE_ERRORS = {"regularizer.label_smoothing=1.5": "regularizer.label_smoothing", "threads=0": "threads"}
+
+
 @pytest.mark.parametrize(("script", "args", "env"), [
     ("train.py", ["--help"], {}),
     ("train.py", ["--cfg", "job"], {}),
@@ -102,12 +106,16 @@ PROBE = ("import atexit, runpy, sys; "
     ("eval.py", ["--help"], {}),
     ("train.py", ["-sc", "query=bash"], {"COMP_LINE": "python train.py fusion=", "COMP_POINT": "23"}),
     ("train.py", ["fusion=gatted"], {}),
+    ("train.py", ["regularizer.label_smoothing=1.5"], {}),  # a plain group's range: checked before torch loads
+    ("train.py", ["threads=0"], {}),
 ])
 def test_help_cfg_completion_and_config_errors_never_import_torch(script: str, args: list[str],
                                                                   env: dict[str, str]) -> None:
     r = subprocess.run([sys.executable, "-c", PROBE, script, *args], cwd=ROOT, capture_output=True, text=True,
                        env={**os.environ, **env}, timeout=120)
     assert "HEAVY=[]" in r.stderr, r.stderr[-2000:]
+    if args[-1] in RANGE_ERRORS:
+        assert r.returncode == 2 and r.stderr.startswith(f"Error in config: {RANGE_ERRORS[args[-1]]}: must be ")
     if "COMP_LINE" in env:
         assert "fusion=gated" in r.stdout.split() and "fusion=concat" in r.stdout.split()
 
