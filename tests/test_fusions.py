@@ -448,27 +448,16 @@ def test_late_branch_loss_enters_the_training_step_and_teaches_each_branch_alone
     assert taught < 0.6 and taught < untaught - 0.05, (taught, untaught)
 
 
-def test_composed_late_branch_loss_adds_the_branches_loss_in_training_only(make_cfg, tmp_path) -> None:
-    """The default job with ``fusion=late model.fusion.branch_loss=2``: one training step's loss is the fused
-    cross-entropy plus 2 x the branches' mean cross-entropy; validation's is the fused one alone; the
-    run trains (debug=fast) and its metrics are written."""
-    from fusionlab.training.run import prepare, train, validate
-    from tests.conftest import read_metrics
-
+def _assert_late_loss(module, x: torch.Tensor, y: torch.Tensor, weight: float) -> None:
+    """One training step's loss is CE(fused) + weight x the branches' mean CE; validation's is CE(fused)."""
     F = torch.nn.functional
-    cfg = make_cfg(["fusion=late", "model.fusion.branch_loss=2.0", "debug=fast"])
-    validate(cfg)
-    dm, module, _ = prepare(cfg)
-    assert isinstance(module.net.fusion, LateFusion) and module.net.fusion.branch_loss == 2.0
-    x, y = next(iter(dm.train_dataloader()))[:2]
     module.train()
     torch.manual_seed(0)
     loss = module._step((x, y), "train")
     torch.manual_seed(0)  # the same dropout draws
-    branch = module.net.fusion
     logits = module.net(x)
-    per_branch = branch._train_branch_logits
-    expected = F.cross_entropy(logits, y, label_smoothing=module.label_smoothing) + 2.0 * sum(
+    per_branch = module.net.fusion._train_branch_logits
+    expected = F.cross_entropy(logits, y, label_smoothing=module.label_smoothing) + weight * sum(
         F.cross_entropy(per_branch[:, i], y, label_smoothing=module.label_smoothing)
         for i in range(per_branch.shape[1])) / per_branch.shape[1]
     torch.testing.assert_close(loss, expected)
@@ -476,6 +465,35 @@ def test_composed_late_branch_loss_adds_the_branches_loss_in_training_only(make_
     with torch.no_grad():
         val = module._step((x, y), "val")
         torch.testing.assert_close(val, F.cross_entropy(module.net(x), y))
+
+
+def test_ucr_late_preset_trains_each_branch_on_its_own_loss_too(make_cfg) -> None:
+    """``experiment=ucr_inception_resnet_late`` (its YAML's values): late fusion with branch_loss 1.0, so the
+    training loss adds the Inception and ResNet classifiers' mean cross-entropy; evaluation does not."""
+    from fusionlab.training.run import prepare, validate
+
+    cfg = make_cfg(["experiment=ucr_inception_resnet_late", "data.name=ItalyPowerDemand"])
+    validate(cfg)
+    dm, module, _ = prepare(cfg)
+    assert isinstance(module.net.fusion, LateFusion) and module.net.fusion.branch_loss == 1.0
+    assert set(module.net.branches) == {"inception", "resnet"}
+    x, y = next(iter(dm.train_dataloader()))[:2]
+    _assert_late_loss(module, x, y, 1.0)
+
+
+def test_composed_late_branch_loss_adds_the_branches_loss_in_training_only(make_cfg, tmp_path) -> None:
+    """The default job with ``fusion=late model.fusion.branch_loss=2``: one training step's loss is the fused
+    cross-entropy plus 2 x the branches' mean cross-entropy; validation's is the fused one alone; the
+    run trains (debug=fast) and its metrics are written."""
+    from fusionlab.training.run import prepare, train, validate
+    from tests.conftest import read_metrics
+
+    cfg = make_cfg(["fusion=late", "model.fusion.branch_loss=2.0", "debug=fast"])
+    validate(cfg)
+    dm, module, _ = prepare(cfg)
+    assert isinstance(module.net.fusion, LateFusion) and module.net.fusion.branch_loss == 2.0
+    x, y = next(iter(dm.train_dataloader()))[:2]
+    _assert_late_loss(module, x, y, 2.0)
     objective = train(make_cfg(["fusion=late", "model.fusion.branch_loss=2.0", "debug=fast"], out=tmp_path / "run"))
     m = read_metrics(tmp_path / "run")
     assert m["status"] == "ok" and m["steps"] >= 1 and objective == m["objective"]

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from fusionlab.config.schema import ConfigError
-from fusionlab.models.subword_routing import reads_subwords
+from fusionlab.models.subword_routing import net_reads_subwords
 
 log = logging.getLogger("fusionlab")
 
@@ -59,7 +59,9 @@ class ExportWrapper(nn.Module):
 class InputOnlyWrapper(ExportWrapper):
     """Images and text: the input alone (text derives its mask from the ids, 0 being padding)."""
 
-    input_names = ("x",)
+    @property
+    def input_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("ids",) if self.modality == "text" else ("x",)
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return self.net(x)
@@ -74,22 +76,16 @@ class SubwordWrapper(ExportWrapper):
         return self.net(ids, None, subword_ids, subword_mask)
 
 
-def reads_subword_inputs(net: nn.Module) -> bool:
-    """Whether a network has a branch reading the sub-word inputs of ``data.subwords``."""
-    return any(reads_subwords(type(b)) for b in getattr(net, "branches", {}).values())
-
-
 def wrap(net: nn.Module, modality: str) -> ExportWrapper:
     """The export wrapper of a network reading ``modality``."""
     if modality == "series":
         return ExportWrapper(net, modality)
-    return (SubwordWrapper if reads_subword_inputs(net) else InputOnlyWrapper)(net, modality)
+    return (SubwordWrapper if net_reads_subwords(net) else InputOnlyWrapper)(net, modality)
 
 
 def input_names(wrapper: ExportWrapper) -> list[str]:
-    """The exported graph's input names (text without sub-words calls its one input ``ids``)."""
-    names = list(wrapper.input_names)
-    return ["ids"] if wrapper.modality == "text" and names == ["x"] else names
+    """The exported graph's input names."""
+    return list(wrapper.input_names)
 
 
 def example_inputs(prepared: tuple[Tensor | None, ...], modality: str, rows: int = 4) -> tuple[Tensor, ...]:
@@ -120,14 +116,15 @@ def stand_in_inputs(spec: Any, rows: int = 4) -> tuple[Tensor, ...]:
     return x, torch.ones(rows, spec.shape[-1], dtype=torch.bool)
 
 
-def dynamic_shapes(wrapper: ExportWrapper) -> dict[str, dict[int, Any]]:
-    """``Dim.AUTO`` on the batch and length axes: torch.export keeps dynamic what the model allows."""
+def dynamic_shapes(wrapper: ExportWrapper) -> tuple[dict[int, Any], ...]:
+    """``Dim.AUTO`` on the batch and length axes of each input, in order: torch.export keeps dynamic what
+    the model allows (the length is the last axis; images have none)."""
     auto = torch.export.Dim.AUTO
     if wrapper.modality == "image":
-        return {"x": {0: auto}}
+        return ({0: auto},)
     if wrapper.modality == "series":
-        return {"x": {0: auto, 2: auto}, "mask": {0: auto, 1: auto}}
-    return {name: {0: auto, 1: auto} for name in wrapper.input_names}
+        return ({0: auto, 2: auto}, {0: auto, 1: auto})
+    return tuple({0: auto, 1: auto} for _ in wrapper.input_names)
 
 
 def dynamic_axes_of(program: torch.export.ExportedProgram, names: list[str]) -> dict[str, list[int]]:
@@ -180,16 +177,17 @@ def export_program(wrapper: ExportWrapper, args: tuple[Tensor, ...]) -> torch.ex
     shapes = dynamic_shapes(wrapper)
     with torch.no_grad():  # an inference graph: no grad-mode switches (a frozen encoder's) in it
         program = torch.export.export(wrapper, args, dynamic_shapes=shapes, strict=False)
-    if wrapper.modality != "image":
+        if wrapper.modality == "image":
+            return program
         try:
             with torch.inference_mode():
                 program.module()(*shorter(args, wrapper.modality))
+            return program
         except Exception as e:
             log.info("the length axis cannot stay dynamic (%s); exporting with the length fixed", _reason(e)[:200])
-            shapes = {k: {0: torch.export.Dim.AUTO} for k in shapes}
-            with torch.no_grad():
-                program = torch.export.export(wrapper, args, dynamic_shapes=shapes, strict=False)
-            program.fixed_length = True  # type: ignore[attr-defined]
+        batch_only = tuple({0: torch.export.Dim.AUTO} for _ in shapes)
+        program = torch.export.export(wrapper, args, dynamic_shapes=batch_only, strict=False)
+    program.fixed_length = True  # type: ignore[attr-defined]
     return program
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from fusionlab.models.subword_routing import reads_subwords
 from fusionlab.models.taps import Taps
 from fusionlab.models.views import RawView
 from fusionlab.registry import register
@@ -68,7 +69,7 @@ class FusionNet(nn.Module):
         seqs: dict[str, Tensor] = {}
         masks: dict[str, Tensor | None] = {}
         for name, branch in self.branches.items():
-            if getattr(branch, "modality", "series") == "subwords":  # its own tokenizer's inputs
+            if reads_subwords(type(branch)):  # its own tokenizer's inputs
                 seqs[name], masks[name] = branch(subwords, subword_mask), subword_mask
                 continue
             xv, mv = self.views[name](x, mask)

@@ -22,6 +22,11 @@ def reads_subwords(cls: type) -> bool:
     return getattr(cls, "modality", "series") == "subwords"
 
 
+def net_reads_subwords(net: nn.Module) -> bool:
+    """Whether a network has a branch that reads the sub-word inputs (its export takes them too)."""
+    return any(reads_subwords(type(b)) for b in getattr(net, "branches", {}).values())
+
+
 def subword_arguments(spec: Any, key: str, cls: type) -> dict[str, Any]:
     """What a sub-word branch is built with from the data's input spec (``input_layer``); a ConfigError
     naming the branch when the data has no sub-word inputs."""
