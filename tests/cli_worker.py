@@ -2,12 +2,12 @@
 
 ``tests/conftest.py:run_cli_shared`` starts it once per test process with ``sys.executable`` and sends it
 one JSON request per line: ``{"script", "args", "cwd", "env"}``. Each request runs the script as
-``__main__`` (``runpy``) with that argv, working directory and environment, its stdout and stderr
-captured and its ``SystemExit`` status as the exit code; the reply is one JSON line on the channel (a
-duplicate of the original stdout; file descriptor 1 itself goes to /dev/null so that no stray write
-corrupts the channel). The imports a command line pays (torch, Lightning) are paid once, so the many
-tests of command lines that stop before training (config and data errors) each take well under a
-second instead of a fresh interpreter's start-up.
+``__main__`` (``runpy``; ``script: "-m"`` runs the module named by the first argument, as ``python -m``)
+with that argv, working directory and environment, its stdout and stderr captured and its ``SystemExit``
+status as the exit code; the reply is one JSON line on the channel (a duplicate of the original stdout;
+file descriptor 1 itself goes to /dev/null so that no stray write corrupts the channel). The imports a
+command line pays (torch, Lightning) are paid once, so the many tests of command lines that stop before
+training (config and data errors) each take well under a second instead of a fresh interpreter's start-up.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import runpy
 import sys
 import traceback
+import warnings
 from typing import Any
 
 
@@ -28,14 +29,21 @@ def run_one(request: dict[str, Any]) -> dict[str, Any]:
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
+    module = request["args"][0] if request["script"] == "-m" else None
     script = os.path.join(request["cwd"], request["script"])
-    sys.argv = [script, *request["args"]]
-    sys.path[0] = os.path.dirname(script)  # as `python script` sets it (the repository's hydra_plugins, ...)
+    sys.argv = [module, *request["args"][1:]] if module else [script, *request["args"]]
+    # as `python script` sets it (the repository's hydra_plugins, ...); `python -m` puts the working directory first
+    sys.path[0] = request["cwd"] if module else os.path.dirname(script)
     out, err, code = io.StringIO(), io.StringIO(), 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                runpy.run_path(script, run_name="__main__")
+                if module:
+                    with warnings.catch_warnings():  # the module may be imported already: runpy runs it afresh
+                        warnings.filterwarnings("ignore", category=RuntimeWarning, module="runpy")
+                        runpy.run_module(module, run_name="__main__", alter_sys=True)
+                else:
+                    runpy.run_path(script, run_name="__main__")
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
                 if isinstance(e.code, str):

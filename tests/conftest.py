@@ -121,10 +121,11 @@ class _CliWorker:
 
 def run_cli_shared(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300):
     """:func:`run_cli` for command lines that stop at a config or data error or train briefly: the script
-    runs as ``__main__`` with these argv, working directory and environment, in a long-lived process
-    started with ``sys.executable`` (:mod:`tests.cli_worker`), so torch and Lightning are imported
-    once per test process instead of once per command line. Not for what needs a process of its own:
-    signals, kills, launchers that start processes, DDP, PYTHONPATH plug-ins. Returns a CompletedProcess."""
+    (or, with ``script="-m"``, the module named by the first argument) runs as ``__main__`` with these argv,
+    working directory and environment, in a long-lived process started with ``sys.executable``
+    (:mod:`tests.cli_worker`), so torch and Lightning are imported once per test process instead of once per
+    command line. Not for what needs a process of its own: signals, kills, launchers that start processes,
+    DDP, PYTHONPATH plug-ins. Returns a CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     request = {"script": script, "args": list(args), "cwd": str(cwd), "env": full_env}

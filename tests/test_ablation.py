@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from fusionlab.ablation import FUSED, paired, variants
-from tests.conftest import run_cli
+from tests.conftest import run_cli_shared
 
 TINY = ["experiment=ucr_inception_rnn", "data.name=ItalyPowerDemand", "trainer.max_epochs=2",
         "model.branches.inception.filters=4", "model.branches.inception.bottleneck=4",
@@ -69,7 +69,7 @@ def test_a_moved_sweep_finds_each_runs_checkpoint_in_its_own_folder(tmp_path) ->
 
 
 def test_a_single_branch_model_is_refused_in_one_line(tmp_path) -> None:
-    proc = run_cli("-m", "fusionlab.ablation", "model=cnn", "--out", str(tmp_path / "x"))
+    proc = run_cli_shared("-m", "fusionlab.ablation", "model=cnn", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2
     assert "model.branches" in proc.stderr and "2 or more branches" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -81,7 +81,7 @@ def test_ablation_end_to_end_on_a_tiny_budget(tmp_path, data_dir) -> None:
     Inception): the table has one row per branch with the paired difference, p-value, learnt weight
     and branch-dropout drop; the plot is written; every number matches the runs' own metrics.json."""
     out = tmp_path / "abl"
-    proc = run_cli("-m", "fusionlab.ablation", *TINY, f"paths.data_dir={data_dir}", "--seeds", "0", "1",
+    proc = run_cli_shared("-m", "fusionlab.ablation", *TINY, f"paths.data_dir={data_dir}", "--seeds", "0", "1",
                    "--n-jobs", "1", "--out", str(out), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "ablation.png").stat().st_size > 0
@@ -101,6 +101,6 @@ def test_ablation_end_to_end_on_a_tiny_budget(tmp_path, data_dir) -> None:
     table = (out / "ablation.md").read_text()
     assert "| inception |" in table and "| rnn |" in table and "paired t-test p" in table
     # the table rewrites from the finished runs alone
-    again = run_cli("-m", "fusionlab.ablation", "--report-only", "--out", str(out), timeout=600)
+    again = run_cli_shared("-m", "fusionlab.ablation", "--report-only", "--out", str(out), timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((out / "ablation.json").read_text()) == rows

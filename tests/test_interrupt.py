@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli_shared
 
 RUN = ["model=cnn", "trainer.max_epochs=50", "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=1",
        "+trainer.limit_test_batches=1", "logger=none", "threads=1"]
@@ -45,7 +45,7 @@ def test_ctrl_c_prints_one_line_and_records_an_interrupted_run(tmp_path: Path, d
     print(lines[0], "\n", json.dumps(m))
 
     # the same command with resume=auto finishes the run (fewer epochs now, so it is quick)
-    r = run_cli("train.py", *RUN[:1], "trainer.max_epochs=2", *RUN[2:], "resume=auto", f"hydra.run.dir={run}",
+    r = run_cli_shared("train.py", *RUN[:1], "trainer.max_epochs=2", *RUN[2:], "resume=auto", f"hydra.run.dir={run}",
                 env={"FUSIONLAB_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     assert read_metrics(run)["status"] == "ok"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fusionlab.training.run import train
-from tests.conftest import CONF, run_cli, run_cli_shared
+from tests.conftest import CONF, run_cli_shared
 
 MNIST1D = sorted(p.stem for p in CONF.glob("experiment/paper_mnist1d_*.yaml"))
 LSTM_FCN = sorted(p.stem for p in CONF.glob("experiment/paper_lstm_fcn_*.yaml"))
@@ -76,10 +76,11 @@ def test_text_experiment_trains_one_step(experiment: str, make_cfg, tmp_path: Pa
 def test_lstm_fcn_script_runs_its_sweep_and_writes_the_table_with_the_bar(tmp_path: Path, data_dir: Path) -> None:
     """scripts/paper_lstm_fcn.py end to end on a tiny budget: launch, table, published numbers, bar, provenance."""
     out = tmp_path / "table.md"
-    proc = run_cli("scripts/paper_lstm_fcn.py", "--epochs", "2", "--seeds", "0", "--datasets", "ItalyPowerDemand",
-                   "--experiments", "paper_lstm_fcn_concat", "--n-jobs", "1", "--sweep-dir", str(tmp_path / "sweep"),
-                   "--subdir", "part", "--out", str(out), "--override", "data.eval_batch_size=256",
-                   env={"OMP_NUM_THREADS": "1", "FUSIONLAB_DATA_DIR": str(data_dir)})
+    proc = run_cli_shared("scripts/paper_lstm_fcn.py", "--epochs", "2", "--seeds", "0", "--datasets",
+                          "ItalyPowerDemand", "--experiments", "paper_lstm_fcn_concat", "--n-jobs", "1",
+                          "--sweep-dir", str(tmp_path / "sweep"), "--subdir", "part", "--out", str(out),
+                          "--override", "data.eval_batch_size=256",
+                          env={"OMP_NUM_THREADS": "1", "FUSIONLAB_DATA_DIR": str(data_dir)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     assert (tmp_path / "sweep" / "part" / "0" / "metrics.json").is_file()

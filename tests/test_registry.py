@@ -12,7 +12,7 @@ import pytest
 from fusionlab import registry
 from fusionlab.config import ConfigError
 from fusionlab.fusions import Fusion
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli, run_cli_shared
 
 
 def test_every_option_of_the_class_groups_builds_a_registered_class_of_its_kind() -> None:
@@ -118,7 +118,8 @@ def test_a_user_fusion_from_a_folder_outside_the_package_trains_and_evaluates(tm
     assert m["status"] == "ok" and m["choices"]["fusion"] == "product" and m["params"]["fusion"] > 0
 
     best = run / "checkpoints" / "best.ckpt"
-    r = run_cli("eval.py", f"ckpt_path={best}", f"hydra.run.dir={tmp_path / 'e1'}", env=env)
+    # refused before anything the checkpoint names is imported: the shared CLI process does (no PYTHONPATH needed)
+    r = run_cli_shared("eval.py", f"ckpt_path={best}", f"hydra.run.dir={tmp_path / 'e1'}", env=env)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "Error in config: ckpt_path: refused: the checkpoint's config has model.fusion._target_="
         "'my_fusions.ProductFusion', which is not a registered class (a checkpoint is data; if you trust this "

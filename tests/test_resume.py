@@ -18,7 +18,7 @@ from fusionlab.config import ConfigError
 from fusionlab.training import checkpoint as ckpt_mod
 from fusionlab.training.checkpoint import atomic_torch_save
 from fusionlab.training.run import evaluate, prepare, train
-from tests.conftest import ROOT, read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli_shared
 
 # a real run, shortened: CNN on MNIST-1D, 4 epochs of 10 batches, deterministic on the CPU; one torch
 # thread in every process (the in-process reference and the CLI runs), so sums run in the same order
@@ -51,7 +51,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(make_cfg, tmp_path: Path, 
     assert state["epoch"] < 3
 
     # re-running the same command with resume=auto continues from last.ckpt
-    r = run_cli("train.py", *RUN, "resume=auto", f"hydra.run.dir={killed}", env=env)
+    r = run_cli_shared("train.py", *RUN, "resume=auto", f"hydra.run.dir={killed}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = read_metrics(whole), read_metrics(killed)
     assert (b["epochs"], b["steps"]) == (a["epochs"], a["steps"]) == (4, 40)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli_shared
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_text_baselines as bench  # noqa: E402
@@ -59,7 +59,7 @@ def test_tfidf_chooses_c_on_validation_and_never_on_test(split) -> None:
 @pytest.mark.slow
 def test_script_writes_the_rows_as_json(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
-    r = run_cli("scripts/bench_text_baselines.py", "--no-encoder", "--c-grid", "10", "--out", str(out),
+    r = run_cli_shared("scripts/bench_text_baselines.py", "--no-encoder", "--c-grid", "10", "--out", str(out),
                 env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads(out.read_text())

@@ -13,7 +13,7 @@ import yaml
 
 from fusionlab.config.build import build
 from fusionlab.data.spec import InputSpec
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli_shared
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_ucr  # noqa: E402
@@ -82,7 +82,7 @@ def test_bench_runs_end_to_end_on_one_small_set(tmp_path) -> None:
     every cell filled from this run, and the recorded launch command has no absolute path."""
     out = tmp_path / "table.md"
     sweep = tmp_path / "sweep"
-    proc = run_cli("scripts/bench_ucr.py", "--datasets", "ItalyPowerDemand", "--models", "ucr_inception_rnn",
+    proc = run_cli_shared("scripts/bench_ucr.py", "--datasets", "ItalyPowerDemand", "--models", "ucr_inception_rnn",
                    "ucr_inception", "ucr_rnn", "--seeds", "0", "1", "--epochs", "1", "--n-jobs", "1",
                    "--sweep-dir", str(sweep), "--out", str(out), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

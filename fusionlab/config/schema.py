@@ -254,7 +254,7 @@ def validate_node(node: DictConfig, path: str, allowed_targets: tuple[str, ...] 
                     f"unknown key for {target.__name__}; expected one of {expected}",
                 )
     present = [k for k in node if k in names]
-    base = OmegaConf.structured(schema)
+    base = _type_checker(schema)
     for key in present:
         try:
             base[key] = node[key]
@@ -272,6 +272,13 @@ def validate_node(node: DictConfig, path: str, allowed_targets: tuple[str, ...] 
         if f.name not in node and f.default is MISSING and f.default_factory is MISSING:
             raise ConfigError(f"{path}.{f.name}" if path else f.name, f"required by {target.__name__} but not set")
     check_constraints(schema, {k: node[k] for k in present}, path)
+
+
+@functools.cache
+def _type_checker(schema: type) -> DictConfig:
+    """A structured config of ``schema`` whose fields take the values to type-check (OmegaConf converts or
+    refuses each assignment); built once per schema, as only the assignments are read."""
+    return OmegaConf.structured(schema)
 
 
 def _short(e: Exception) -> str:
