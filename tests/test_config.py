@@ -108,6 +108,15 @@ def test_option_list_is_generated_from_the_folders() -> None:
     assert {"concat", "sum", "gated", "attention"} <= set(FUSIONS)
 
 
+def evaluate_on_a_training_batch(cfg) -> None:
+    """``debug=fast`` validates and tests on one batch: here one of the training batch size. The data's own
+    evaluation batch (MNIST-1D: 1000 series, the reviews: 500) made each one-step check 2-3x slower and is
+    not what these tests are about; it is what ``data=<option>`` below, ``tests/test_eval_batch_sizes.py``
+    and every ``debug=limit`` run use."""
+    if "eval_batch_size" in cfg.data and "batch_size" in cfg.data:
+        cfg.data.eval_batch_size = cfg.data.batch_size
+
+
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: str, option: str,
                                                              tmp_path: Path) -> None:
@@ -116,6 +125,8 @@ def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: st
         overrides.append("debug=fast")
     cfg = make_cfg(overrides)
     validate(cfg)
+    if group != "data":  # a data option trains with its own evaluation batch size
+        evaluate_on_a_training_batch(cfg)
     if (group, option) in NEEDS_GPU and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     if (group, option) in OWN_PROCESS:
@@ -138,6 +149,7 @@ def test_every_branch_option_trains_inside_a_model(make_cfg, branch: str) -> Non
         pytest.skip(OWN_BRANCH_TESTS[branch])
     cfg = make_cfg(["model=cnn", f"branch@model.branches.cnn={branch}", "debug=fast",
                     *companions("branch", branch, Path())])
+    evaluate_on_a_training_batch(cfg)
     entry = registry.lookup(registry.option_target("branch", branch))
     assert entry is not None and entry.kind == "branch"  # the option's YAML builds a registered branch
     dm, module, trainer = prepare(cfg)
@@ -168,6 +180,7 @@ MODEL_FUSION_PAIRS = sorted({(m, f) for m in FUSION_HOSTS for f in FUSIONS}
 def test_every_model_preset_with_every_fusion_trains_one_step(make_cfg, model: str, fusion: str,
                                                               tmp_path: Path) -> None:
     cfg = make_cfg([f"model={model}", f"fusion={fusion}", "debug=fast", *companions("model", model, tmp_path)])
+    evaluate_on_a_training_batch(cfg)
     k = len(cfg.model.branches)
     if _inputs_refused(fusion, k):  # refused cleanly, before any training
         with pytest.raises(ConfigError) as err:
