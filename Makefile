@@ -9,7 +9,7 @@ ARGS ?=
 # the suite runs in this many processes, one torch thread each (more threads than cores stalls torch)
 TEST_WORKERS ?= 2
 
-.PHONY: install train test test-slow test-all lint bench docs clean
+.PHONY: install train test test-fast test-slow test-all lint bench docs clean
 
 $(STAMP): pyproject.toml $(TORCH_PIN)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,16 +22,18 @@ install: $(STAMP)  ## create .venv and install fusionlab with its dev tools
 train: $(STAMP)  ## train the default job (CNN + GRU fused by a gated unit on MNIST-1D)
 	$(PY) train.py $(ARGS)
 
-test: $(STAMP)  ## lint, then the test suite without the slow end-to-end tier (CI's 10-minute budget)
+test: $(STAMP)  ## lint, then every test (CI runs this; the whole suite's budget is 10 minutes on 2 cores)
+	$(VENV)/bin/ruff check .
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=25 $(ARGS)
+
+test-fast: $(STAMP)  ## lint, then the tests without the slow end-to-end tier (for quick local iterations)
 	$(VENV)/bin/ruff check .
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow" --durations=25 $(ARGS)
 
-test-slow: $(STAMP)  ## the slow end-to-end tier: export of every preset x format, predict/estimator runs, launchers
+test-slow: $(STAMP)  ## the slow end-to-end tier alone: export of every preset, predict/estimator runs, launchers
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m slow --durations=25 $(ARGS)
 
-test-all: $(STAMP)  ## lint, then every test
-	$(VENV)/bin/ruff check .
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=25 $(ARGS)
+test-all: test  ## the same as make test (kept for old command lines)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
