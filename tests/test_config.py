@@ -15,7 +15,7 @@ from fusionlab import registry
 from fusionlab.config import ConfigError
 from fusionlab.config.schema import schema_for, validate_targets
 from fusionlab.training.run import prepare, train, validate
-from tests.conftest import experiments_with_branch, read_metrics
+from tests.conftest import CONF, experiments_with_branch, read_metrics
 
 # Generated from the config folders, so a new YAML file is tested without touching this list.
 SKIP_GROUPS = {"hydra", "branch"}  # hydra: run folders; branch: composed through model presets (below)
@@ -28,6 +28,9 @@ NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp")}
 # DDP launches worker processes and tears the parent down on exit: trained through the CLI instead
 # (tests/test_launchers.py), never in the test process.
 OWN_PROCESS = {("trainer", "ddp_cpu")}
+# paper experiments train one step in tests/test_paper_configs.py, with the sizes and protocol they promise
+PAPER_EXPERIMENTS = {("experiment", p.stem) for pattern in ("paper_mnist1d_*", "paper_lstm_fcn_*")
+                     for p in (CONF / "experiment").glob(f"{pattern}.yaml")}
 # Options that need a companion override: a required key, or image data for an image model.
 IMAGE_MODELS = {"cnn2d", "cnn2d_rnn"}
 COMPANIONS = {
@@ -131,6 +134,8 @@ def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: st
         pytest.skip("needs a CUDA GPU")
     if (group, option) in OWN_PROCESS:
         pytest.skip("trained through the CLI in tests/test_launchers.py")
+    if (group, option) in PAPER_EXPERIMENTS:
+        pytest.skip("trained one step in tests/test_paper_configs.py")
     if group == "debug" and option != "fast":
         cfg.trainer.max_epochs = 1  # one short epoch is enough to show the option runs
     objective = train(cfg)

