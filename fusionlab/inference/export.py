@@ -83,11 +83,6 @@ def wrap(net: nn.Module, modality: str) -> ExportWrapper:
     return (SubwordWrapper if net_reads_subwords(net) else InputOnlyWrapper)(net, modality)
 
 
-def input_names(wrapper: ExportWrapper) -> list[str]:
-    """The exported graph's input names."""
-    return list(wrapper.input_names)
-
-
 def example_inputs(prepared: tuple[Tensor | None, ...], modality: str, rows: int = 4) -> tuple[Tensor, ...]:
     """The first ``rows`` prepared examples as the exporter's example arguments; ``prepared`` is
     ``(x, mask)`` or, with sub-words, ``(ids, mask, subword_ids, subword_mask)``."""
@@ -200,7 +195,7 @@ def export_model(net: nn.Module, modality: str, fmt: str, path: Path, args: tupl
     if fmt not in FORMATS:
         raise ConfigError("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
     wrapper = wrap(net, modality).eval()
-    names = input_names(wrapper)
+    names = list(wrapper.input_names)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # torch.export.save wants its .pt2 suffix
     if fmt == "torchscript":
@@ -241,7 +236,7 @@ def _torchscript(wrapper: ExportWrapper, args: tuple[Tensor, ...], path: Path) -
     log.info("torchscript by torch.jit.%s", how)
     length_ok = wrapper.modality != "image" and _same(module, wrapper, shorter(args, wrapper.modality))
     return {name: [0, a.dim() - 1] if length_ok and a.dim() > 1 else [0]
-            for name, a in zip(input_names(wrapper), args)}
+            for name, a in zip(wrapper.input_names, args)}
 
 
 def _same(a: Any, b: nn.Module, args: tuple[Tensor, ...]) -> bool:
