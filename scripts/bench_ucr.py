@@ -40,13 +40,16 @@ MODELS = {
     "ucr_inception_transformer": "Inception+Transformer (gated)",
     "ucr_inception_resnet": "Inception+ResNet (gated)",
     "ucr_inception_resnet_late": "Inception+ResNet (late)",
+    "ucr_fcn": "FCN",
+    "ucr_inception_resnet_fcn_late": "Inception+ResNet+FCN (late)",
 }
 DEFAULT_MODELS = ["ucr_inception", "ucr_rnn", "ucr_inception_rnn", "ucr_resnet"]
 # the fused preset the goal is about, and its branches alone (same recipe)
 FUSED = {"ucr_inception_rnn": ["ucr_inception", "ucr_rnn"],
          "ucr_inception_transformer": ["ucr_inception"],
          "ucr_inception_resnet": ["ucr_inception", "ucr_resnet"],
-         "ucr_inception_resnet_late": ["ucr_inception", "ucr_resnet"]}
+         "ucr_inception_resnet_late": ["ucr_inception", "ucr_resnet"],
+         "ucr_inception_resnet_fcn_late": ["ucr_inception", "ucr_resnet", "ucr_fcn"]}
 REFERENCES = ["InceptionTime", "HC2"]
 MINIROCKET_FILE = "minirocket.json"
 

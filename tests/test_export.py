@@ -68,6 +68,7 @@ ONNX_COVERED_BY = {
     "inception_rnn": ("inception", "rnn", "cnn_rnn_transformer"),  # two side by side, each checked alone
     "inception_transformer": ("inception", "transformer", "cnn_rnn_transformer"),
     "inception_resnet": ("inception", "resnet", "cnn_rnn_transformer"),
+    "fcn": ("cnn", "lstm_fcn"),  # the same CNN branch kind (conv, BatchNorm, ReLU, mean pool) at other widths
 }
 
 
