@@ -373,7 +373,8 @@ def groups() -> list[str]:
 
 def option_target(group: str, option: str, searchpath: Sequence[str | Path] = ()) -> str | None:
     """The ``_target_`` an option's YAML builds (the outermost one; for a scheduler option, its
-    ``scheduler``), read from the file without composing it, or None."""
+    ``scheduler``), read from the file without composing it, or None. A variant of another option
+    of its group (``defaults: [cnn, _self_]``, as ``branch/fcn``) builds its base's target."""
     import yaml
 
     for root in (*map(Path, searchpath), conf_dir()):
@@ -383,5 +384,6 @@ def option_target(group: str, option: str, searchpath: Sequence[str | Path] = ()
             for _, node in _walk(data, ""):
                 if isinstance(node, Mapping) and isinstance(node.get("_target_"), str):
                     return node["_target_"]
-            return None
+            bases = [d for d in data.get("defaults", ()) if isinstance(d, str) and d != "_self_" and "/" not in d]
+            return next((t for t in (option_target(group, b, searchpath) for b in bases) if t), None)
     return None
