@@ -313,10 +313,9 @@ def ablation_table(sweep: Path, fused: str, out_md: Path) -> str | None:
     from fusionlab.report import collect
 
     jobs = collect([sweep])
-    names = {"ucr_inception": "inception", "ucr_rnn": "rnn", "ucr_resnet": "resnet"}
     groups = {FUSED_KEY: [j for j in jobs if j.overrides.get("experiment") == fused]}
-    for part in FUSED.get(fused, []):
-        groups[names.get(part, part)] = [j for j in jobs if j.overrides.get("experiment") == part]
+    for part in FUSED.get(fused, []):  # ucr_<branch>: the fused model's branch <branch> alone
+        groups[part.removeprefix("ucr_")] = [j for j in jobs if j.overrides.get("experiment") == part]
     if not groups[FUSED_KEY] or len(groups) < 2:
         return None
     notes = [f"From the benchmark runs of `scripts/bench_ucr.py` (sweep `{sweep}`): `{fused}` against "
