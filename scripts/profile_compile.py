@@ -7,8 +7,9 @@ step`` twice: eager with the config's optimizer, and compiled as ``compile=true`
 median step time and the ``--rows`` operators with the most self CPU time per step, Inductor's
 generated kernels named one by one (``torch._inductor.config.cpp.enable_kernel_profile``, which wraps
 each generated C++ kernel in a profiler range). ``--mask-store`` adds the micro-benchmark that
-explains the largest compiled-only costs on an AVX2 CPU: a comparison stored as a bool tensor
-(what ReLU and dropout save for the backward), eager against Inductor.
+explains the largest compiled-only cost on these CPUs: a comparison stored as a bool tensor
+(what ReLU and dropout save for the backward), eager against Inductor, at the vector width Inductor
+picks and at 256 bits.
 
 Usage: ``nice -n 10 python scripts/profile_compile.py --preset transformer [--batch-size 128] [--steps 6]
 [--rows 20] [--inductor-random] [--mask-store]``
@@ -61,20 +62,28 @@ def profile_path(name: str, step: Callable[[tuple], None], batches: list, rows: 
 
 
 def mask_store(n: int = 327_680, repeat: int = 50) -> None:
-    """``x <= 0`` stored as bool, and ``relu(x) * 2`` stored as float, eager against Inductor."""
+    """``x <= 0`` stored as bool, as uint8, and ``relu(x) * 2`` stored as float, eager against Inductor,
+    at the vector width Inductor picks for this CPU and at 256 bits (``cpp.simdlen``, AVX2)."""
     import torch
+    from torch._inductor import cpu_vec_isa
 
+    print(f"Inductor's vector ISA on this CPU: {cpu_vec_isa.pick_vec_isa()}")
     x = torch.randn(n)
-    for name, fn in (("x <= 0 (bool out)", lambda t: t <= 0), ("relu(x) * 2 (float out)", lambda t: t.relu() * 2)):
-        compiled = torch.compile(fn)
-        compiled(x)
-        ms = {}
-        for path, f in (("eager", fn), ("inductor", compiled)):
-            start = time.perf_counter()
-            for _ in range(repeat):
-                f(x)
-            ms[path] = (time.perf_counter() - start) / repeat * 1e3
-        print(f"{name:26s} on {n} floats: eager {ms['eager']:.3f} ms, Inductor {ms['inductor']:.3f} ms")
+    cases = (("x <= 0 (bool out)", lambda t: t <= 0), ("x <= 0 (uint8 out)", lambda t: (t <= 0).to(torch.uint8)),
+             ("relu(x) * 2 (float out)", lambda t: t.relu() * 2))
+    for simdlen in (None, 256):
+        for name, fn in cases:
+            torch._dynamo.reset()
+            compiled = torch.compile(fn, options={} if simdlen is None else {"cpp.simdlen": simdlen})
+            compiled(x)
+            ms = {}
+            for path, f in (("eager", fn), ("inductor", compiled)):
+                start = time.perf_counter()
+                for _ in range(repeat):
+                    f(x)
+                ms[path] = (time.perf_counter() - start) / repeat * 1e3
+            print(f"{name:26s} on {n} floats, simdlen {simdlen or 'auto'}: eager {ms['eager']:.3f} ms, "
+                  f"Inductor {ms['inductor']:.3f} ms")
 
 
 def main() -> None:
