@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_common import ROOT, jobs_by, launch, load_runs, pct, provenance, script_command, stats, versions  # noqa: E402
 
 DATASETS = ["GunPoint", "ArrowHead", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels"]
-# experiment -> column label
+# display labels of the shipped ucr_* experiments (column order); any other experiment in a sweep gets a column
+# too, labelled from its runs' branches and fusion (e.g. "inception+resnet (late)")
 MODELS = {
     "ucr_inception": "Inception",
     "ucr_resnet": "ResNet",
@@ -44,14 +45,43 @@ MODELS = {
     "ucr_inception_resnet_fcn_late": "Inception+ResNet+FCN (late)",
 }
 DEFAULT_MODELS = ["ucr_inception", "ucr_rnn", "ucr_inception_rnn", "ucr_resnet"]
-# the fused preset the goal is about, and its branches alone (same recipe)
-FUSED = {"ucr_inception_rnn": ["ucr_inception", "ucr_rnn"],
-         "ucr_inception_transformer": ["ucr_inception"],
-         "ucr_inception_resnet": ["ucr_inception", "ucr_resnet"],
-         "ucr_inception_resnet_late": ["ucr_inception", "ucr_resnet"],
-         "ucr_inception_resnet_fcn_late": ["ucr_inception", "ucr_resnet", "ucr_fcn"]}
 REFERENCES = ["InceptionTime", "HC2"]
 MINIROCKET_FILE = "minirocket.json"
+
+
+def branches_of(jobs: list[Any]) -> list[str]:
+    """The branch names of an experiment's runs, in their config's order (``.hydra/config.yaml``)."""
+    import yaml
+
+    for job in jobs:
+        path = job.folder / ".hydra" / "config.yaml"
+        if path.is_file():
+            model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
+            return list(model.get("branches") or {})
+    return []
+
+
+def roles(groups: dict[tuple[str, ...], list[Any]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """From a sweep's jobs grouped by (experiment, ...): each experiment's column label (``MODELS`` order
+    first), and for each fused experiment (several branches) the experiments that train one of its branches
+    alone: a single branch of the same name, ``ucr_<branch>`` preferred. No list to keep by hand: a new
+    ``ucr_*`` experiment gets its column and its goal lines from its runs."""
+    jobs: dict[str, list[Any]] = {}
+    for key, group in groups.items():
+        jobs.setdefault(key[0], []).extend(group)
+    branches = {e: branches_of(j) for e, j in jobs.items()}
+    labels: dict[str, str] = {}
+    alone: dict[str, list[str]] = {}
+    for e in [*(m for m in MODELS if m in jobs), *sorted(set(jobs) - set(MODELS))]:
+        names = branches[e]
+        fusion = next((c["fusion"] for j in jobs[e] if (c := j.result.get("choices", {})).get("fusion")), None)
+        derived = "+".join(names) + (f" ({fusion})" if fusion else "") if len(names) > 1 else (names or [e])[0]
+        labels[e] = MODELS.get(e, derived)
+        if len(names) > 1:
+            single = {n: sorted((x for x in jobs if branches[x] == [n]), key=lambda x: (x != f"ucr_{n}", x))
+                      for n in names}
+            alone[e] = [found[0] for n in names if (found := single[n])]
+    return labels, alone
 
 
 # -- references ------------------------------------------------------------------------------------
@@ -144,7 +174,8 @@ def _ranks(values: dict[str, float]) -> dict[str, float]:
 
 def table(sweep: Path, datasets: list[str]) -> str:
     groups = jobs_by(sweep, ["experiment", "data.name"])
-    ours = [e for e in MODELS if any((e, d) in groups for d in datasets)]
+    labels, alone = roles(groups)
+    ours = [e for e in labels if any((e, d) in groups for d in datasets)]
     s = {(e, d): stats(groups.get((e, d), [])) for e in ours for d in datasets}
     mr_path = sweep / MINIROCKET_FILE
     mr_runs = json.loads(mr_path.read_text())["runs"] if mr_path.is_file() else []
@@ -153,7 +184,7 @@ def table(sweep: Path, datasets: list[str]) -> str:
     # column -> dataset -> mean accuracy (fraction) or None
     cols: dict[str, dict[str, float | None]] = {}
     for e in ours:
-        cols[MODELS[e]] = {d: s[e, d]["mean"] if s[e, d]["n"] else None for d in datasets}
+        cols[labels[e]] = {d: s[e, d]["mean"] if s[e, d]["n"] else None for d in datasets}
     cols["MiniRocket"] = {d: statistics.fmean(r["acc"] for r in mr[d]) if mr[d] else None for d in datasets}
     for name in REFERENCES:
         cols[f"{name} (aeon file)"] = {d: refs[name].get(d) for d in datasets}
@@ -221,7 +252,7 @@ def table(sweep: Path, datasets: list[str]) -> str:
                   rank_row(f"**average rank, {len(full)} sets with every reference**", full, header)]
     walls = []
     for c in header:
-        e = next((e for e in ours if MODELS[e] == c), None)
+        e = next((e for e in ours if labels[e] == c), None)
         if e is not None:
             w = [s[e, d]["wall"] for d in datasets if s[e, d]["n"]]
             walls.append(f"{statistics.fmean(w):.0f} s" if w else "")
@@ -233,7 +264,7 @@ def table(sweep: Path, datasets: list[str]) -> str:
     lines += ["", "Wall time per run, ours: the whole job (data, fit, test) at one thread "
               "(jobs in parallel: see below); "
               "MiniRocket: fit + predict at one thread."]
-    lines += goal(cols, ours, datasets)
+    lines += goal(cols, labels, {f: p for f, p in alone.items() if f in ours}, datasets)
     errors = {(e, d): s[e, d]["errors"] for e in ours for d in datasets if s[e, d]["errors"]}
     if errors:
         lines += ["", "Failed jobs:", ""]
@@ -269,15 +300,15 @@ def unfinished_launch(sweep: Path) -> list[str]:
     return lines + [f"- versions: {versions()}", ""]
 
 
-def goal(cols: dict[str, dict[str, float | None]], ours: list[str], datasets: list[str]) -> list[str]:
-    """The issue's bar for each fused preset: mean >= InceptionTime's and MiniRocket's, never more than
-    2 points below either on a dataset, and mean above its best single branch."""
+def goal(cols: dict[str, dict[str, float | None]], labels: dict[str, str], alone: dict[str, list[str]],
+         datasets: list[str]) -> list[str]:
+    """The issue's bar for each fused preset (``alone``: fused -> its branches' experiments): mean >=
+    InceptionTime's and MiniRocket's, never more than 2 points below either on a dataset, and mean above
+    its best single branch."""
     out = ["", "## The goal, checked", ""]
-    for fused, parts in FUSED.items():
-        if fused not in ours:
-            continue
-        f = cols[MODELS[fused]]
-        out.append(f"`{fused}` ({MODELS[fused]}):")
+    for fused, parts in alone.items():
+        f = cols[labels[fused]]
+        out.append(f"`{fused}` ({labels[fused]}):")
         out.append("")
         for ref in ["InceptionTime (aeon file)", "MiniRocket"]:
             over = [d for d in datasets if f[d] is not None and cols[ref][d] is not None]
@@ -291,13 +322,13 @@ def goal(cols: dict[str, dict[str, float | None]], ours: list[str], datasets: li
                        f"({'≥, met' if mf >= mrf else '<, NOT met'}); largest deficit {gap:+.1f} points on {worst} "
                        f"({'within 2 points' if gap >= -2 else 'MORE than 2 points below'})")
         for p in parts:
-            if p not in ours:
+            if labels[p] not in cols:  # its branch alone has no runs on these datasets
                 continue
-            over = [d for d in datasets if f[d] is not None and cols[MODELS[p]][d] is not None]
+            over = [d for d in datasets if f[d] is not None and cols[labels[p]][d] is not None]
             if over:
                 mf = statistics.fmean(f[d] for d in over)
-                mp = statistics.fmean(cols[MODELS[p]][d] for d in over)
-                out.append(f"- vs its branch alone {MODELS[p]} on {len(over)} sets: {100 * mf:.2f} vs {100 * mp:.2f} "
+                mp = statistics.fmean(cols[labels[p]][d] for d in over)
+                out.append(f"- vs its branch alone {labels[p]} on {len(over)} sets: {100 * mf:.2f} vs {100 * mp:.2f} "
                            f"({'above, met' if mf > mp else 'NOT above'})")
         out.append("")
     return out
@@ -305,26 +336,27 @@ def goal(cols: dict[str, dict[str, float | None]], ours: list[str], datasets: li
 
 def ablation_table(sweep: Path, fused: str, out_md: Path) -> str | None:
     """``fusionlab-ablate``'s table from this sweep's runs: ``fused`` against each of its branches alone
-    (the ``FUSED[fused]`` experiments: same recipe, same seeds), per dataset; the plot beside it."""
+    (the experiments :func:`roles` finds: same recipe, same seeds), per dataset; the plot beside it."""
     import shutil
 
     from fusionlab.ablation import FUSED as FUSED_KEY
     from fusionlab.ablation import report
-    from fusionlab.report import collect
 
-    jobs = collect([sweep])
-    groups = {FUSED_KEY: [j for j in jobs if j.overrides.get("experiment") == fused]}
-    for part in FUSED.get(fused, []):  # ucr_<branch>: the fused model's branch <branch> alone
-        groups[part.removeprefix("ucr_")] = [j for j in jobs if j.overrides.get("experiment") == part]
+    by_experiment = jobs_by(sweep, ["experiment"])
+    labels, alone = roles(by_experiment)
+    parts = alone.get(fused, [])
+    groups = {FUSED_KEY: by_experiment.get((fused,), [])}
+    for part in parts:  # keyed by the fused model's branch name: the dropout column zeroes that branch
+        groups[branches_of(by_experiment[(part,)])[0]] = by_experiment[(part,)]
     if not groups[FUSED_KEY] or len(groups) < 2:
         return None
     notes = [f"From the benchmark runs of `scripts/bench_ucr.py` (sweep `{sweep}`): `{fused}` against "
-             + ", ".join(f"`{p}`" for p in FUSED[fused]) + " (each branch alone with the same recipe, budget and "
+             + ", ".join(f"`{p}`" for p in parts) + " (each branch alone with the same recipe, budget and "
              "seeds). Learnt weight: the gated unit's mean gate per branch on the test split. Dropout: the "
              "fused checkpoint tested with that branch's output zeroed.", "",
              f"![ablation]({out_md.with_suffix('.png').name})"]
     text = report(sweep / "ablation" / fused, groups, ["data.name"], "Does fusion help on UCR/UEA? "
-                  f"{MODELS[fused]} against each branch alone", notes)
+                  f"{labels[fused]} against each branch alone", notes)
     out_md.write_text(text)
     shutil.copy(sweep / "ablation" / fused / "ablation.png", out_md.with_suffix(".png"))
     return text
@@ -333,7 +365,8 @@ def ablation_table(sweep: Path, fused: str, out_md: Path) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS, help="run in this order (table: DATASETS order)")
-    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help=f"experiments, from {list(MODELS)}")
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
+                        help=f"experiments (conf/experiment/), e.g. {list(MODELS)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the experiments')")
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel jobs (joblib), one thread each")
@@ -348,9 +381,10 @@ def main(argv: list[str] | None = None) -> None:
                              "(e.g. docs/results/ablation_ucr.md), another fused preset's beside it with its "
                              "name appended (ablation_ucr_inception_resnet.md)")
     args = parser.parse_args(argv)
-    unknown = [m for m in args.models if m not in MODELS]
+    shipped = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("ucr_*.yaml"))
+    unknown = [m for m in args.models if not (ROOT / "conf" / "experiment" / f"{m}.yaml").is_file()]
     if unknown:
-        parser.error(f"--models: unknown {unknown}; expected some of {list(MODELS)}")
+        parser.error(f"--models: no experiment {unknown} in conf/experiment; the UCR ones: {shipped}")
     os.chdir(ROOT)  # every path below (and in the recorded commands) is relative to the repository
     sweep = args.sweep_dir
     if not args.report_only:
@@ -369,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(text)
     print(text)
     if args.ablation_out is not None:
-        for fused in FUSED:
+        for fused in roles(jobs_by(sweep, ["experiment"]))[1]:
             out = args.ablation_out if fused == "ucr_inception_rnn" else args.ablation_out.with_name(
                 f"{args.ablation_out.stem}_{fused.removeprefix('ucr_')}.md")
             print(ablation_table(sweep, fused, out) or f"no {fused} runs for the ablation")

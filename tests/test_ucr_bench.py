@@ -33,13 +33,22 @@ def test_reference_accuracies_are_read_from_the_installed_aeon_files() -> None:
         assert "BasicMotions" not in got  # univariate results only: the table shows '–'
 
 
+# the branches (in config order) and fusion of each experiment the fake runs below stand for
+BRANCHES = {"ucr_inception_rnn": (["inception", "rnn"], "gated"), "ucr_inception": (["inception"], "concat"),
+            "ucr_rnn": (["rnn"], "concat"), "ucr_mine": (["rnn", "inception"], "late")}
+
+
 def _job(folder, experiment: str, dataset: str, seed: int, acc: float, wall: float = 10.0) -> None:
+    """A finished run as train.py leaves it: overrides, the composed config's branches, metrics.json."""
+    branches, fusion = BRANCHES[experiment]
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
         [f"data.name={dataset}", f"experiment={experiment}", f"seed={seed}"]))
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+        {"model": {"branches": {b: {"_target_": "x"} for b in branches}}}, sort_keys=False))
     (folder / "metrics.json").write_text(json.dumps({
         "status": "ok", "metrics": {"test/acc": acc}, "seed": seed, "epochs": 60, "wall_time_s": wall,
-        "params": {"total": 1000}}))
+        "params": {"total": 1000}, "choices": {"experiment": experiment, "fusion": fusion}}))
 
 
 def test_table_summaries_and_goal_from_finished_runs(tmp_path) -> None:
@@ -74,6 +83,22 @@ def test_table_summaries_and_goal_from_finished_runs(tmp_path) -> None:
     assert "| 10 s |" in text and "2.0 s" in text
     assert "vs MiniRocket on 2 sets: mean 96.00 vs 92.50 (≥, met)" in text
     assert "vs its branch alone Inception on 2 sets: 96.00 vs 90.58 (above, met)" in text
+
+
+def test_a_new_fused_experiment_gets_its_column_and_goal_lines_without_editing_the_script(tmp_path) -> None:
+    """An experiment the script has no label for: its column is named from its runs' branches and fusion,
+    and its goal lines compare it with the experiments that train each of its branches alone."""
+    accs = {"ucr_mine": [0.95, 0.93], "ucr_inception": [0.80, 0.82], "ucr_rnn": [0.96, 0.98]}
+    for i, (e, values) in enumerate(accs.items()):
+        for seed, a in enumerate(values):
+            _job(tmp_path / f"{i}{seed}", e, "ArrowHead", seed, a)
+    labels, alone = bench_ucr.roles(bench_ucr.jobs_by(tmp_path, ["experiment", "data.name"]))
+    assert labels["ucr_mine"] == "rnn+inception (late)" and alone == {"ucr_mine": ["ucr_rnn", "ucr_inception"]}
+    text = bench_ucr.table(tmp_path, ["ArrowHead"])
+    assert "| dataset | Inception | BiGRU | rnn+inception (late) | MiniRocket |" in text
+    assert "`ucr_mine` (rnn+inception (late)):" in text
+    assert "vs its branch alone BiGRU on 1 sets: 94.00 vs 97.00 (NOT above)" in text
+    assert "vs its branch alone Inception on 1 sets: 94.00 vs 81.00 (above, met)" in text
 
 
 @pytest.mark.slow
