@@ -467,16 +467,20 @@ def _assert_late_loss(module, x: torch.Tensor, y: torch.Tensor, weight: float) -
         torch.testing.assert_close(val, F.cross_entropy(module.net(x), y))
 
 
-def test_ucr_late_preset_trains_each_branch_on_its_own_loss_too(make_cfg) -> None:
-    """``experiment=ucr_inception_resnet_late`` (its YAML's values): late fusion with branch_loss 1.0, so the
-    training loss adds the Inception and ResNet classifiers' mean cross-entropy; evaluation does not."""
+@pytest.mark.parametrize(("experiment", "branches"), [
+    ("ucr_inception_resnet_late", {"inception", "resnet"}),
+    ("ucr_inception_resnet_fcn_late", {"inception", "resnet", "fcn"}),
+])
+def test_ucr_late_preset_trains_each_branch_on_its_own_loss_too(make_cfg, experiment: str, branches: set) -> None:
+    """The UCR late presets (their YAMLs' values): late fusion with branch_loss 1.0, so the training loss
+    adds the branch classifiers' mean cross-entropy; evaluation does not."""
     from fusionlab.training.run import prepare, validate
 
-    cfg = make_cfg(["experiment=ucr_inception_resnet_late", "data.name=ItalyPowerDemand"])
+    cfg = make_cfg([f"experiment={experiment}", "data.name=ItalyPowerDemand"])
     validate(cfg)
     dm, module, _ = prepare(cfg)
     assert isinstance(module.net.fusion, LateFusion) and module.net.fusion.branch_loss == 1.0
-    assert set(module.net.branches) == {"inception", "resnet"}
+    assert set(module.net.branches) == branches
     x, y = next(iter(dm.train_dataloader()))[:2]
     _assert_late_loss(module, x, y, 1.0)
 

@@ -113,6 +113,18 @@ def test_resnet_preset_is_wang_et_al(make_cfg) -> None:
     assert 490_000 < net.param_counts()["total"] < 520_000
 
 
+def test_fcn_preset_is_wang_et_al(make_cfg) -> None:
+    """model=fcn (branch=fcn): three Conv → BatchNorm → ReLU blocks of 128/256/128 filters, widths 8/5/3,
+    global average pooling, a softmax layer on the 128 features; 264,192 branch weights on one channel."""
+    net = _preset(make_cfg, "fcn", InputSpec("series", (1, 150)), classes=2)
+    branch = net.branches["fcn"]
+    assert [(b.conv.out_channels, b.conv.kernel_size[0]) for b in branch.layers] == [(128, 8), (256, 5), (128, 3)]
+    assert all(isinstance(b.norm, torch.nn.BatchNorm1d) for b in branch.layers) and branch.pool_name == "mean"
+    assert sum(p.numel() for p in branch.parameters()) == 264_192
+    linears = [m for m in net.head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(128, 2)]
+
+
 @pytest.mark.parametrize("kernel", [2, 3, 8, 40])
 def test_same_padding_is_explicit_and_places_the_extra_step_on_the_right(kernel: int) -> None:
     """An impulse shows where the kernel sits: Keras' 'same' pads (k-1)//2 on the left, the rest on
