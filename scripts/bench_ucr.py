@@ -334,15 +334,17 @@ def goal(cols: dict[str, dict[str, float | None]], labels: dict[str, str], alone
     return out
 
 
-def ablation_table(sweep: Path, fused: str, out_md: Path) -> str | None:
-    """``fusionlab-ablate``'s table from this sweep's runs: ``fused`` against each of its branches alone
-    (the experiments :func:`roles` finds: same recipe, same seeds), per dataset; the plot beside it."""
+def ablation_table(sweep: Path, fused: str, out_md: Path,
+                   by_experiment: dict[tuple[str, ...], list[Any]] | None = None) -> str | None:
+    """``fusionlab-ablate``'s table from this sweep's runs (``by_experiment``: its jobs grouped by
+    experiment, read here when not given): ``fused`` against each of its branches alone (the experiments
+    :func:`roles` finds: same recipe, same seeds), per dataset; the plot beside it."""
     import shutil
 
     from fusionlab.ablation import FUSED as FUSED_KEY
     from fusionlab.ablation import report
 
-    by_experiment = jobs_by(sweep, ["experiment"])
+    by_experiment = by_experiment if by_experiment is not None else jobs_by(sweep, ["experiment"])
     labels, alone = roles(by_experiment)
     parts = alone.get(fused, [])
     groups = {FUSED_KEY: by_experiment.get((fused,), [])}
@@ -403,10 +405,11 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(text)
     print(text)
     if args.ablation_out is not None:
-        for fused in roles(jobs_by(sweep, ["experiment"]))[1]:
+        by_experiment = jobs_by(sweep, ["experiment"])  # read once for every fused preset's page
+        for fused in roles(by_experiment)[1]:
             out = args.ablation_out if fused == "ucr_inception_rnn" else args.ablation_out.with_name(
                 f"{args.ablation_out.stem}_{fused.removeprefix('ucr_')}.md")
-            print(ablation_table(sweep, fused, out) or f"no {fused} runs for the ablation")
+            print(ablation_table(sweep, fused, out, by_experiment) or f"no {fused} runs for the ablation")
 
 
 if __name__ == "__main__":
