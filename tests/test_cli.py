@@ -59,6 +59,10 @@ def test_unknown_option_lists_the_available_ones(env: dict[str, str]) -> None:
          "Error in config: model.branches.transformer.heads: must divide d_model=64, got 5"),
         (["model.branches.cnn.channels=[32,0]"], "Error in config: model.branches.cnn.channels: must be > 0, got 0"),
         (["fusion=gated", "+model.fusion.hiden=3"], "Error in config: model.fusion.hiden: unknown key for GatedFusion"),
+        (["fusion=late", "model.fusion.fused_loss=0"],
+         "Error in config: model.fusion.fused_loss: is 0 and so is branch_loss: the training loss would be 0"),
+        (["+branch@model.branches.bag=bag_of_ngrams"],
+         "Error in config: model.branches.bag: BagOfNgramsBranch reads text (word ids), but the data is series"),
     ],
 )
 def test_impossible_value_exits_2_with_one_line_and_writes_no_results(tmp_path: Path, env: dict[str, str],

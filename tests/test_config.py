@@ -41,6 +41,7 @@ COMPANIONS = {
     ("data", "digits"): ["model=cnn2d"],
     **{("model", m): ["data=digits"] for m in IMAGE_MODELS},
     ("branch", "cnn2d"): ["data=digits"],
+    ("branch", "bag_of_ngrams"): ["data=text", "data.eval_batch_size=64"],  # reads word ids: text data
     **{("augmentation", a): ["data=digits", "model=cnn2d"] for a in ("random_shift", "flip", "cutout")},
     **{("augmentation", a): ["data=text", "model=text_cnn"] for a in ("token_dropout", "token_swap")},
     # one step on the review corpus: a 64-review evaluation batch (the YAML's 500 only slows the one-step check)

@@ -407,9 +407,23 @@ class _TwoColumns(torch.nn.Module):
         return self.fusion({"a": x[:, :1], "b": x[:, 1:]})
 
 
-def _train_late(branch_loss: float, steps: int = 300) -> tuple[LateFusion, torch.Tensor, torch.Tensor, float]:
-    """Late fusion of a strong branch "a" and a weak branch "b" trained by the FusionClassifier's own
-    step; returns the fusion, the data and the last training loss."""
+class _OneColumn(torch.nn.Module):
+    """A stand-in network of one branch: column ``i`` of a ``(B, 2)`` input ("a" for 0, "b" for 1)."""
+
+    def __init__(self, fusion: Fusion, i: int) -> None:
+        super().__init__()
+        self.fusion, self.i, self.name = fusion, i, "ab"[i]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fusion({self.name: x[:, self.i:self.i + 1]})
+
+
+def _train_late(branch_loss: float, steps: int = 300, fused_loss: float = 1.0, lr: float = 0.5,
+                branches: tuple[str, ...] = ("a", "b"), start: LateFusion | None = None
+                ) -> tuple[LateFusion, torch.Tensor, torch.Tensor, float]:
+    """Late fusion of a strong branch "a" and a weak branch "b" (or of ``branches`` of them, each classifier
+    starting from ``start``'s of the same branch) trained by the FusionClassifier's own step; returns the
+    fusion, the data and the last training loss."""
     from fusionlab.training.module import FusionClassifier
 
     torch.manual_seed(0)
@@ -418,8 +432,13 @@ def _train_late(branch_loss: float, steps: int = 300) -> tuple[LateFusion, torch
     x = torch.randn(n, 2)
     x[:, 0] += 4.0 * (2 * y - 1)   # branch "a" separates the classes
     x[:, 1] += 0.7 * (2 * y - 1)   # branch "b" only weakly
-    fusion = LateFusion({"a": 1, "b": 1}, num_classes=2, dropout=0.0, branch_loss=branch_loss)
-    module = FusionClassifier(_TwoColumns(fusion), 2, optimizer=lambda p: torch.optim.SGD(p, lr=0.5))
+    fusion = LateFusion({b: 1 for b in branches}, num_classes=2, dropout=0.0, branch_loss=branch_loss,
+                        fused_loss=fused_loss)
+    if start is not None:
+        for head, name in zip(fusion.heads, branches):
+            head.load_state_dict(start.heads[start.input_names.index(name)].state_dict())
+    net = _TwoColumns(fusion) if branches == ("a", "b") else _OneColumn(fusion, "ab".index(branches[0]))
+    module = FusionClassifier(net, 2, optimizer=lambda p: torch.optim.SGD(p, lr=lr))
     opt = module.configure_optimizers()
     module.train()
     for _ in range(steps):
@@ -446,6 +465,29 @@ def test_late_branch_loss_enters_the_training_step_and_teaches_each_branch_alone
         taught = float(F.cross_entropy(fusion.heads[1](x[:, 1:]), y))
         untaught = float(F.cross_entropy(untaught_fusion.heads[1](x[:, 1:]), y))
     assert taught < 0.6 and taught < untaught - 0.05, (taught, untaught)
+
+
+def test_late_fused_loss_zero_trains_each_branch_exactly_as_alone_and_averages_at_prediction() -> None:
+    """fused_loss 0, branch_loss 1 (the uni-modal ensemble): the training loss is the branches' mean
+    cross-entropy and nothing else, so after 300 SGD steps each branch's classifier has exactly the weights
+    it gets trained alone (one-branch late fusion) at lr / 2 (the mean over 2 branches halves each
+    gradient); the prediction still averages both branches' logits. With the fused loss on (the YAML's 1),
+    the weak branch's classifier ends elsewhere."""
+    F = torch.nn.functional
+    start, *_ = _train_late(1.0, fused_loss=0.0, steps=0)
+    fusion, x, y, last = _train_late(1.0, fused_loss=0.0)
+    with torch.no_grad():
+        logits = torch.stack([fusion.heads[0](x[:, :1]), fusion.heads[1](x[:, 1:])], dim=1)
+        expected = sum(F.cross_entropy(logits[:, i], y) for i in range(2)) / 2
+        torch.testing.assert_close(fusion.eval()({"a": x[:, :1], "b": x[:, 1:]}), logits.mean(1))
+    assert abs(last - float(expected)) < 1e-5
+    for i, name in enumerate("ab"):
+        alone, *_ = _train_late(1.0, fused_loss=0.0, lr=0.25, branches=(name,), start=start)
+        for p, q in zip(fusion.heads[i].parameters(), alone.heads[0].parameters()):
+            torch.testing.assert_close(p, q)
+    joint, *_ = _train_late(1.0)  # fused_loss 1
+    assert (joint.heads[1][-1].weight - fusion.heads[1][-1].weight).abs().max() > 1e-3  # the fused gradient moved it
+    assert build_option("late", DIMS["three"]).fused_loss == 1.0
 
 
 def _assert_late_loss(module, x: torch.Tensor, y: torch.Tensor, weight: float) -> None:

@@ -388,6 +388,46 @@ def test_cross_attention_preset_lets_the_cnn_attend_to_the_encoder_states(make_c
     assert module.trainer.current_epoch == 1
 
 
+@pytest.mark.parametrize(("experiment", "branches"), [
+    ("text_pretrained_bag_late", ["bag", "minilm"]),
+    ("text_pretrained_cnn_bag_late", ["bag", "cnn", "minilm"]),
+])
+def test_uni_modal_ensemble_presets_train_each_branch_on_its_own_loss_only(make_cfg, tmp_path: Path,
+                                                                           experiment: str, branches: list) -> None:
+    """The late presets with the bag of n-grams (their YAMLs' values): late fusion, fused_loss 0, branch_loss 1,
+    dropout 0.5, Adam 3e-3, 20 epochs; the bag reads the word ids, MiniLM its cached states. A training step's
+    loss is the branches' mean cross-entropy and nothing else; validation's is the averaged logits' one; it trains."""
+    from fusionlab.branches import BagOfNgramsBranch
+    from fusionlab.fusions import LateFusion
+    from fusionlab.jobs.builders import prepare
+
+    yaml_cfg = make_cfg([f"experiment={experiment}"])
+    assert yaml_cfg.trainer.max_epochs == 20 and yaml_cfg.optimizer.lr == 0.003
+    assert (yaml_cfg.model.fusion.fused_loss, yaml_cfg.model.fusion.branch_loss, yaml_cfg.model.fusion.dropout) == (
+        0.0, 1.0, 0.5)
+    cfg = make_cfg([f"experiment={experiment}", *text_file_overrides(tmp_path)])
+    dm, module, trainer = prepare(cfg)
+    fusion = module.net.fusion
+    assert isinstance(fusion, LateFusion) and fusion.input_names == branches
+    assert isinstance(module.net.branches["bag"], BagOfNgramsBranch)
+    x, y, mask, states, states_mask = next(iter(dm.train_dataloader()))
+    F = torch.nn.functional
+    module.train()
+    torch.manual_seed(0)
+    loss = module._step((x, y, mask, states, states_mask), "train")
+    torch.manual_seed(0)  # the same dropout draws
+    module.net(x, mask, states, states_mask)
+    per_branch = fusion._train_branch_logits
+    expected = sum(F.cross_entropy(per_branch[:, i], y) for i in range(len(branches))) / len(branches)
+    torch.testing.assert_close(loss, expected)
+    module.eval()
+    with torch.no_grad():
+        val = module._step((x, y, mask, states, states_mask), "val")
+        torch.testing.assert_close(val, F.cross_entropy(module.net(x, mask, states, states_mask), y))
+    trainer.fit(module, datamodule=dm)
+    assert module.trainer.current_epoch == 1
+
+
 def test_a_checkpoint_predicts_raw_text_through_the_encoder_as_the_cached_test_run_scored(make_cfg,
                                                                                           tmp_path: Path) -> None:
     """A fused model trained on cached frozen states (layers 4-6), loaded with fusionlab.load: raw texts

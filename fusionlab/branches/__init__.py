@@ -1,5 +1,6 @@
 """Branches: feature extractors over ``(batch, channels, length)`` returning ``(B, T, D)``."""
 
+from fusionlab.branches.bag_of_ngrams import BagOfNgramsBranch
 from fusionlab.branches.base import Branch
 from fusionlab.branches.cnn import CNNBranch
 from fusionlab.branches.cnn2d import CNN2dBranch
@@ -11,5 +12,5 @@ from fusionlab.branches.rnn import RNNBranch
 from fusionlab.branches.stacked import StackedBranch
 from fusionlab.branches.transformer import TransformerBranch
 
-__all__ = ["Branch", "CNN2dBranch", "CNNBranch", "InceptionBranch", "MLPBranch", "PretrainedTransformerBranch",
-           "ResNetBranch", "RNNBranch", "StackedBranch", "TransformerBranch"]
+__all__ = ["BagOfNgramsBranch", "Branch", "CNN2dBranch", "CNNBranch", "InceptionBranch", "MLPBranch",
+           "PretrainedTransformerBranch", "ResNetBranch", "RNNBranch", "StackedBranch", "TransformerBranch"]

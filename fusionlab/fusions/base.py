@@ -28,7 +28,8 @@ class Fusion(nn.Module, Registrable):
     ``num_classes`` and its output are the logits (no head). Fusions that expose per-input weights
     (gates, attention) store the last batch's weights ``(B, k)`` in ``self.branch_weights``, columns
     in input order. A fusion may add a term to the training loss through :meth:`auxiliary_loss`
-    (late fusion's ``branch_loss``: each branch classifier's own cross-entropy).
+    (late fusion's ``branch_loss``: each branch classifier's own cross-entropy), and weigh the fused
+    output's own cross-entropy in training by ``fused_loss`` (1 unless a fusion sets it).
     """
 
     registry_kind: ClassVar[str] = "fusion"  # every subclass is registered (fusionlab.registry)
@@ -40,6 +41,7 @@ class Fusion(nn.Module, Registrable):
     option: ClassVar[str] = ""  # the name in messages (see option_name)
     out_dim: int
     branch_weights: Tensor | None = None
+    fused_loss: float = 1.0  # weight of CE(fused output, y) in the training loss
     input_names: list[str]
 
     def set_inputs(self, in_dims: InDims | Sequence[int]) -> list[int]:

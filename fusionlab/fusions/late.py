@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionlab.config.schema import NonNegativeFloat, PositiveInts, Probability, choice
+from fusionlab.config.schema import ConfigError, NonNegativeFloat, PositiveInts, Probability, choice
 from fusionlab.fusions.base import Fusion, InDims
 from fusionlab.models.fusion_net import MLPHead
 
@@ -34,27 +34,38 @@ class LateFusion(Fusion):
     so every branch also learns to classify alone instead of leaning on the others (unimodal losses
     against the greedy learning of multimodal networks: Wang, Tran & Feiszli, "What Makes Training
     Multi-Modal Classification Networks Hard?", CVPR 2020, Gradient-Blending; Wu et al., ICML 2022).
-    Only training adds it; no parameters.
+    Only training adds it; no parameters. ``fused_loss = μ`` weighs the first term,
+
+        L = μ CE(z, y) + λ (1/k) sum_i CE(f_i(x_i), y);
+
+    ``μ = 0`` trains every branch and its classifier on its own loss only and averages their logits at
+    prediction: the uni-modal ensemble of Du et al., "On Uni-Modal Feature Learning in Supervised
+    Multi-Modal Learning", ICML 2023 (one run, one best-validation checkpoint). It needs ``λ > 0``.
 
     Args:
         mode: mean | weights: combine the branches' logits equally or with learned softmax weights
         hidden: hidden widths of each branch's classifier ([]: linear)
         dropout: dropout before each classifier layer (replaces the model's head dropout)
         branch_loss: weight of the branches' own mean cross-entropy added to the training loss (0: off)
+        fused_loss: weight of the fused logits' cross-entropy in the training loss (0: branches train alone)
     """
 
     injected = ("in_dims", "num_classes")
     makes_logits = True
 
     def __init__(self, in_dims: InDims, num_classes: int, mode: choice("mean", "weights") = "mean",
-                 hidden: PositiveInts = (), dropout: Probability = 0.1, branch_loss: NonNegativeFloat = 0.0) -> None:
+                 hidden: PositiveInts = (), dropout: Probability = 0.1, branch_loss: NonNegativeFloat = 0.0,
+                 fused_loss: NonNegativeFloat = 1.0) -> None:
         super().__init__()
+        if fused_loss == 0 and branch_loss == 0:
+            raise ConfigError("fused_loss", "is 0 and so is branch_loss: the training loss would be 0 (set one > 0)")
         in_dims = self.set_inputs(in_dims)
         self.mode = mode
         self.heads = nn.ModuleList(MLPHead(d, list(hidden), num_classes, dropout) for d in in_dims)
         self.weight_logits = nn.Parameter(torch.zeros(len(in_dims))) if mode == "weights" else None
         self.out_dim = num_classes
         self.branch_loss = branch_loss
+        self.fused_loss = fused_loss
         self._train_branch_logits: Tensor | None = None  # the last training forward's, for auxiliary_loss
 
     def branch_logits(self, inputs: dict[str, Tensor]) -> Tensor:

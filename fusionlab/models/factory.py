@@ -20,7 +20,13 @@ from fusionlab.config.build import build
 from fusionlab.config.schema import ConfigError, PositiveInts, Probability
 from fusionlab.data.spec import InputSpec
 from fusionlab.models.fusion_net import FusionNet, MLPHead
-from fusionlab.models.subword_routing import check_subword_match, reads_subwords, subword_arguments
+from fusionlab.models.subword_routing import (
+    check_subword_match,
+    reads_subwords,
+    reads_word_ids,
+    subword_arguments,
+    word_id_arguments,
+)
 from fusionlab.models.taps import Taps
 from fusionlab.models.views import make_view
 from fusionlab.registry import register
@@ -77,7 +83,11 @@ def make_fusion_net(
     subword_branches = {n for n in branches if reads_subwords(_target_class(branches[n], f"branches.{n}"))}
     if subword_branches and taps:
         raise ConfigError("taps", f"multi-level fusion cannot tap a pretrained branch ({sorted(subword_branches)})")
-    if input_spec.modality == "text" and len(subword_branches) < len(branches):  # a branch reads the word ids
+    word_id_branches = {n for n in branches if reads_word_ids(_target_class(branches[n], f"branches.{n}"))}
+    if word_id_branches and taps:
+        raise ConfigError("taps", f"multi-level fusion cannot tap a word-id branch ({sorted(word_id_branches)})")
+    embedded = set(branches) - subword_branches - word_id_branches
+    if input_spec.modality == "text" and embedded:  # a branch reads the embedded word ids
         if embedding is None:
             raise ConfigError("embedding", "text data needs a token embedding (embedding=learned)")
         token_embedding = _build(embedding, "embedding", vocab_size=input_spec.vocab_size, tokens=input_spec.tokens)
@@ -88,6 +98,11 @@ def make_fusion_net(
         if name in subword_branches:  # reads the data's sub-word inputs (its own tokenizer), not a view
             built[name] = _build(spec, key, **subword_arguments(data_spec, key, _target_class(spec, key)))
             check_subword_match(built[name], data_spec, key)
+            continue
+        if name in word_id_branches:  # reads the word ids themselves (its own vectors), not a view
+            if name in views:
+                raise ConfigError(f"views.{name}", "a branch that reads word ids takes no view")
+            built[name] = _build(spec, key, **word_id_arguments(data_spec, key, _target_class(spec, key)))
             continue
         view, branch_spec = make_view(views.get(name, "raw"), input_spec, f"views.{name}")
         cls = _target_class(spec, key)

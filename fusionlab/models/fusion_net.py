@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-from fusionlab.models.subword_routing import reads_subwords
+from fusionlab.models.subword_routing import reads_subwords, reads_word_ids
 from fusionlab.models.taps import Taps
 from fusionlab.models.views import RawView
 from fusionlab.registry import register
@@ -63,6 +63,7 @@ class FusionNet(nn.Module):
                   subword_mask: Tensor | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor | None]]:
         """Each input's sequence ``(B, T, D)`` and its mask ``(B, T)`` (or None), by input name.
         ``subwords``/``subword_mask``: text with ``data.subwords``, read by pretrained branches."""
+        ids, id_mask = x, mask
         if self.embedding is not None:
             mask = x != 0
             x = self.embedding(x)
@@ -71,6 +72,11 @@ class FusionNet(nn.Module):
         for name, branch in self.branches.items():
             if reads_subwords(type(branch)):  # its own tokenizer's inputs
                 seqs[name], masks[name] = branch(subwords, subword_mask), subword_mask
+                continue
+            if reads_word_ids(type(branch)):  # the word ids themselves, before the shared embedding
+                id_mask = ids != 0 if id_mask is None else id_mask
+                seqs[name] = branch(ids, id_mask)
+                masks[name] = branch.out_mask(id_mask, seqs[name].shape[1])
                 continue
             xv, mv = self.views[name](x, mask)
             if self.taps is not None:

@@ -1,9 +1,11 @@
-"""Routing a text's sub-word inputs (``data.subwords``) to the branches that read them.
+"""Routing a text's sub-word inputs (``data.subwords``), and its word ids, to the branches that read them.
 
 A branch whose class has ``modality = "subwords"`` (:class:`~fusionlab.branches.pretrained_transformer.
 PretrainedTransformerBranch`) reads the encoder's own sub-word ids (or their cached frozen states) from
 the batch, not fusionlab's word ids; the model factory builds it with :func:`subword_arguments` and
-checks it with :func:`check_subword_match`. :func:`own_param_groups` gives such a branch's trained
+checks it with :func:`check_subword_match`. A branch with ``modality = "text"`` (:class:`~fusionlab.branches.
+bag_of_ngrams.BagOfNgramsBranch`) reads the word ids before the shared token embedding
+(:func:`reads_word_ids`, :func:`word_id_arguments`). :func:`own_param_groups` gives such a branch's trained
 parameters their own optimizer group (its ``lr``). No import of the branches here: the factory imports
 this module while the branches package is still loading.
 """
@@ -20,6 +22,20 @@ from fusionlab.config.schema import ConfigError
 def reads_subwords(cls: type) -> bool:
     """Whether a branch class reads the sub-word inputs of ``data.subwords`` (not the word ids)."""
     return getattr(cls, "modality", "series") == "subwords"
+
+
+def reads_word_ids(cls: type) -> bool:
+    """Whether a branch class reads fusionlab's word ids themselves (``modality = "text"``, e.g. the bag of
+    n-grams) rather than the shared token embedding's vectors."""
+    return getattr(cls, "modality", "series") == "text"
+
+
+def word_id_arguments(spec: Any, key: str, cls: type) -> dict[str, Any]:
+    """What a word-id branch is built with (``vocab_size``); a ConfigError naming the branch when the data
+    is not text."""
+    if getattr(spec, "modality", None) != "text":
+        raise ConfigError(key, f"{cls.__name__} reads text (word ids), but the data is {spec.describe()}")
+    return {"vocab_size": int(spec.vocab_size)}
 
 
 def net_reads_subwords(net: nn.Module) -> bool:

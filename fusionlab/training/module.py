@@ -102,6 +102,9 @@ class FusionClassifier(pl.LightningModule):
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits, target, label_smoothing=smoothing)
         if stage == "train":
+            weight = getattr(getattr(self.net, "fusion", None), "fused_loss", 1.0)
+            if weight != 1.0:  # e.g. late fusion's uni-modal ensemble (0: the branches' own losses only)
+                loss = weight * loss
             extra = self.auxiliary_loss(target, smoothing)  # e.g. late fusion's per-branch losses
             if extra is not None:
                 loss = loss + extra
