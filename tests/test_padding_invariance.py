@@ -73,9 +73,10 @@ def _build(model_cfg: DictConfig, spec: InputSpec) -> nn.Module:
 
 def _net(overrides: tuple[str, ...]) -> tuple[nn.Module, str]:
     """The model and the kind of data it is tested on: its experiment's text data, else the first of
-    padded series, unpadded series and images that it reads."""
+    padded series, unpadded series, images and word ids (a branch that reads them, e.g. the bag of n-grams)
+    that it reads."""
     model_cfg, data = _model_cfg(overrides)
-    kinds = [data] if data else ["series", "series_unpadded", "image"]
+    kinds = [data] if data else ["series", "series_unpadded", "image", "text"]
     errors = []
     for kind in kinds:
         try:
