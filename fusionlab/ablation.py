@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -49,13 +50,20 @@ def compose(overrides: list[str]) -> Any:
 
     setup()
     GlobalHydra.instance().clear()
-    single = [o if "=" not in o or "," not in o.split("=", 1)[1] else o.split("=", 1)[0] + "=" +
-              o.split("=", 1)[1].split(",")[0] for o in overrides]  # a swept value: its first choice
+    single = [_first_choice(o) for o in overrides]  # a swept value: its first choice
     local = Path.cwd() / "conf"
     context = (initialize_config_dir(str(local), version_base="1.3") if (local / "train.yaml").is_file()
                else initialize_config_module("fusionlab.conf", version_base="1.3"))
     with context:
         return hydra_compose("train", overrides=single)
+
+
+def _first_choice(override: str) -> str:
+    """``key=a,b`` -> ``key=a``; other overrides (a list or dict value ``key=[4,5,6]`` included) as they are."""
+    key, sep, value = override.partition("=")
+    if not sep or "," not in value or value.lstrip()[:1] in ("[", "{", "'", '"'):
+        return override
+    return f"{key}={value.split(',')[0]}"
 
 
 def variants(overrides: list[str]) -> dict[str, list[str]]:
@@ -71,10 +79,38 @@ def variants(overrides: list[str]) -> dict[str, list[str]]:
     for keep in branches:
         drop = [f"~model.branches.{b}" for b in branches if b != keep]
         drop += [f"~model.views.{b}" for b in branches if b != keep and b in views]
+        drop += kept_values(cfg, [b for b in branches if b != keep])
         # the one branch left goes straight to the head: the fusion node is replaced by concat (identity on
         # one input), whatever keys the fused preset set on its own fusion (e.g. gated's dim)
         out[keep] = [*overrides, *drop, "~model.fusion", "+model.fusion={_target_:fusionlab.fusions.ConcatFusion}",
                      "model.taps=null"]
+    return out
+
+
+def kept_values(cfg: Any, removed: list[str]) -> list[str]:
+    """Overrides that keep, at their composed values, the keys outside ``model`` that interpolate a removed
+    branch's keys (e.g. ``data.subwords: ${model.branches.minilm.source}``), so the branch left alone reads
+    the same data as in the fused run instead of failing on a dangling interpolation."""
+    from omegaconf import OmegaConf
+
+    refs = tuple(f"model.branches.{b}." for b in removed)
+    out = []
+
+    def walk(node: Any, path: str) -> None:
+        for key in node:
+            full = f"{path}.{key}" if path else str(key)
+            raw = OmegaConf.to_container(node, resolve=False)[key]
+            if isinstance(raw, dict):
+                walk(node[key], full)
+            elif isinstance(raw, str) and any(r in raw for r in refs):
+                value = OmegaConf.select(cfg, full)
+                value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+                plain = isinstance(value, str) and re.fullmatch(r"[\w./:-]+", value)
+                out.append(f"{full}={value if plain else json.dumps(value, separators=(',', ':'))}")
+
+    for top in cfg:
+        if top != "model" and OmegaConf.is_dict(cfg[top]):
+            walk(cfg[top], str(top))
     return out
 
 
@@ -119,20 +155,26 @@ def selected_checkpoint(run_dir: Path) -> Path:
 def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
     """Test accuracy of a fused run's selected checkpoint with nothing zeroed (``none``) and with each
     branch's output zeroed (a forward hook returns zeros). The network comes from the checkpoint
-    (:func:`fusionlab.inference.checkpoint.load_module`: registry-checked, ``weights_only``); the test
+    (registry-checked, ``weights_only``) built for the inputs it was trained on, as ``eval.py`` builds it; the test
     batches from the datamodule its own config builds, read through its test loader as in training, so
     padding masks, memory-mapped rows and sub-word inputs arrive as the network expects them."""
     import torch
-    from omegaconf import OmegaConf
 
     from fusionlab.config.build import build
-    from fusionlab.inference.checkpoint import load_module
+    from fusionlab.jobs.builders import build_eval_module
+    from fusionlab.jobs.evaluate import network_spec
+    from fusionlab.jobs.saved_run import for_loading, read_saved_run
 
-    module = load_module(selected_checkpoint(run_dir))
-    net = module.net
-    dm = build(OmegaConf.create(module.config).data, "data")
+    run = read_saved_run(selected_checkpoint(run_dir))
+    saved = for_loading(run.config)
+    dm = build(saved.data, "data")
     dm.prepare_data()
     dm.setup("test")
+    # built for the inputs it was trained on (e.g. a frozen encoder's cached states), as eval.py builds it
+    module = build_eval_module(saved, network_spec(run.input_spec(), dm), len(run.classes() or dm.classes),
+                               run.config_dict)
+    module.load_state_dict(run.state_dict)
+    net = module.net.eval()
 
     def accuracy() -> float:
         correct, total = 0, 0

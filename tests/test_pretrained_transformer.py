@@ -428,6 +428,28 @@ def test_uni_modal_ensemble_presets_train_each_branch_on_its_own_loss_only(make_
     assert module.trainer.current_epoch == 1
 
 
+def test_eval_and_ablation_test_a_cached_encoder_checkpoint_as_its_test_step_did(make_cfg, tmp_path: Path) -> None:
+    """A fused run whose frozen encoder read cached states, tested again from its checkpoint: ``eval.py`` and
+    fusionlab-ablate's test-time branch dropout rebuild the network for those cached inputs (the bug: built
+    from the saved input spec, which does not record the sub-word inputs, both stopped with "the data has no
+    sub-word inputs") and reproduce the run's own test accuracy; zeroing a branch is measured for each."""
+    from fusionlab.ablation import branch_dropout
+    from fusionlab.training.run import train
+    from tests.conftest import read_metrics, run_cli_shared
+
+    out = tmp_path / "run"
+    train(make_cfg(["experiment=text_pretrained_bag_late", *text_file_overrides(tmp_path)], out=out))
+    tested = read_metrics(out)["metrics"]["test/acc"]
+    acc = branch_dropout(out, ["bag", "minilm"])
+    assert acc["none"] == pytest.approx(tested, abs=1e-6)
+    assert set(acc) == {"none", "bag", "minilm"} and all(0 <= v <= 1 for v in acc.values())
+    r = run_cli_shared("eval.py", f"ckpt_path={out / 'checkpoints' / 'best.ckpt'}",
+                       f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'eval'}",
+                       env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert read_metrics(tmp_path / "eval")["metrics"]["test/acc"] == pytest.approx(tested, abs=1e-6)
+
+
 def test_a_checkpoint_predicts_raw_text_through_the_encoder_as_the_cached_test_run_scored(make_cfg,
                                                                                           tmp_path: Path) -> None:
     """A fused model trained on cached frozen states (layers 4-6), loaded with fusionlab.load: raw texts

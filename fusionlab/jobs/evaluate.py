@@ -30,7 +30,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     quiet_lightning()
     pl.seed_everything(saved.get("seed", 0), workers=True, verbose=False)
     dm = test_data(cfg, saved, run.data_state)
-    spec = run.input_spec() or dm.input_spec
+    spec = network_spec(run.input_spec(), dm)
     check_classes(run.classes(), dm)
     module = build_eval_module(saved, spec, len(run.classes() or dm.classes), run.config_dict)
     module.load_state_dict(run.state_dict)
@@ -43,6 +43,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         print(f"{k}: {v:.4f}")
     print(f"Run folder: {out.resolve()}")
     return metrics
+
+
+def network_spec(saved: Any, dm: Any) -> Any:
+    """The input spec to build a checkpoint's network for ``dm``'s batches: the run's own (``saved``: its shape
+    and vocabulary; ``dm``'s when None) with ``dm``'s sub-word inputs (a pretrained branch's ids, or its
+    frozen layers' cached states, which the saved spec does not record)."""
+    spec = saved or dm.input_spec
+    subwords = getattr(dm.input_spec, "subwords", None)
+    return spec.with_(subwords=subwords) if subwords is not None else spec
 
 
 def test_data(cfg: DictConfig, saved: DictConfig, data_state: dict[str, Any] | None) -> Any:
