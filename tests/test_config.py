@@ -31,6 +31,8 @@ OWN_PROCESS = {("trainer", "ddp_cpu")}
 # paper experiments train one step in tests/test_paper_configs.py, with the sizes and protocol they promise
 PAPER_EXPERIMENTS = {("experiment", p.stem) for pattern in ("paper_mnist1d_*", "paper_lstm_fcn_*")
                      for p in (CONF / "experiment").glob(f"{pattern}.yaml")}
+# trained from their own YAMLs on reviews in tests/test_pretrained_transformer.py (the loss each step adds, eval.py)
+OWN_TESTS = {("experiment", "text_pretrained_bag_late"), ("experiment", "text_pretrained_cnn_bag_late")}
 # Options that need a companion override: a required key, or image data for an image model.
 IMAGE_MODELS = {"cnn2d", "cnn2d_rnn"}
 COMPANIONS = {
@@ -137,6 +139,8 @@ def test_every_option_composes_validates_and_trains_one_step(make_cfg, group: st
         pytest.skip("trained through the CLI in tests/test_launchers.py")
     if (group, option) in PAPER_EXPERIMENTS:
         pytest.skip("trained one step in tests/test_paper_configs.py")
+    if (group, option) in OWN_TESTS:
+        pytest.skip("trained in tests/test_pretrained_transformer.py")
     if group == "debug" and option != "fast":
         cfg.trainer.max_epochs = 1  # one short epoch is enough to show the option runs
     objective = train(cfg)

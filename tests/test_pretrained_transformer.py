@@ -388,24 +388,25 @@ def test_cross_attention_preset_lets_the_cnn_attend_to_the_encoder_states(make_c
     assert module.trainer.current_epoch == 1
 
 
-@pytest.mark.parametrize(("experiment", "branches"), [
-    ("text_pretrained_bag_late", ["bag", "minilm"]),
-    ("text_pretrained_cnn_bag_late", ["bag", "cnn", "minilm"]),
-])
-def test_uni_modal_ensemble_presets_train_each_branch_on_its_own_loss_only(make_cfg, tmp_path: Path,
-                                                                           experiment: str, branches: list) -> None:
+def test_uni_modal_ensemble_presets_train_each_branch_on_its_own_loss_only(make_cfg, tmp_path: Path) -> None:
     """The late presets with the bag of n-grams (their YAMLs' values): late fusion, fused_loss 0, branch_loss 1,
-    dropout 0.5, Adam 3e-3, 20 epochs; the bag reads the word ids, MiniLM its cached states. A training step's
-    loss is the branches' mean cross-entropy and nothing else; validation's is the averaged logits' one; it trains."""
+    dropout 0.5, Adam 3e-3, 20 epochs (text_pretrained_bag_late: MiniLM + bag; text_pretrained_cnn_bag_late: + a
+    one-width CNN). The three-branch one on reviews: the bag reads the word ids, MiniLM its cached states; a
+    training step's loss is the branches' mean cross-entropy and nothing else; validation's is the averaged
+    logits' one; it trains (the two-branch one trains in tests/test_config.py's matrix and in the eval test below)."""
     from fusionlab.branches import BagOfNgramsBranch
     from fusionlab.fusions import LateFusion
     from fusionlab.jobs.builders import prepare
 
-    yaml_cfg = make_cfg([f"experiment={experiment}"])
-    assert yaml_cfg.trainer.max_epochs == 20 and yaml_cfg.optimizer.lr == 0.003
-    assert (yaml_cfg.model.fusion.fused_loss, yaml_cfg.model.fusion.branch_loss, yaml_cfg.model.fusion.dropout) == (
-        0.0, 1.0, 0.5)
-    cfg = make_cfg([f"experiment={experiment}", *text_file_overrides(tmp_path)])
+    for experiment, names in (("text_pretrained_bag_late", ["bag", "minilm"]),
+                              ("text_pretrained_cnn_bag_late", ["bag", "cnn", "minilm"])):
+        yaml_cfg = make_cfg([f"experiment={experiment}"])
+        assert yaml_cfg.trainer.max_epochs == 20 and yaml_cfg.optimizer.lr == 0.003
+        fusion_cfg = yaml_cfg.model.fusion
+        assert (fusion_cfg.fused_loss, fusion_cfg.branch_loss, fusion_cfg.dropout) == (0.0, 1.0, 0.5)
+        assert sorted(yaml_cfg.model.branches) == names
+    branches = names
+    cfg = make_cfg(["experiment=text_pretrained_cnn_bag_late", *text_file_overrides(tmp_path)])
     dm, module, trainer = prepare(cfg)
     fusion = module.net.fusion
     assert isinstance(fusion, LateFusion) and fusion.input_names == branches
