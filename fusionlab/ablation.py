@@ -96,21 +96,20 @@ def kept_values(cfg: Any, removed: list[str]) -> list[str]:
     refs = tuple(f"model.branches.{b}." for b in removed)
     out = []
 
-    def walk(node: Any, path: str) -> None:
-        for key in node:
-            full = f"{path}.{key}" if path else str(key)
-            raw = OmegaConf.to_container(node, resolve=False)[key]
-            if isinstance(raw, dict):
-                walk(node[key], full)
-            elif isinstance(raw, str) and any(r in raw for r in refs):
+    def walk(raw: dict[str, Any], path: str) -> None:  # the unresolved values, read once
+        for key, value in raw.items():
+            full = f"{path}.{key}"
+            if isinstance(value, dict):
+                walk(value, full)
+            elif isinstance(value, str) and any(r in value for r in refs):
                 value = OmegaConf.select(cfg, full)
                 value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
                 plain = isinstance(value, str) and re.fullmatch(r"[\w./:-]+", value)
                 out.append(f"{full}={value if plain else json.dumps(value, separators=(',', ':'))}")
 
-    for top in cfg:
-        if top != "model" and OmegaConf.is_dict(cfg[top]):
-            walk(cfg[top], str(top))
+    for top, raw in OmegaConf.to_container(cfg, resolve=False).items():
+        if top != "model" and isinstance(raw, dict):
+            walk(raw, str(top))
     return out
 
 

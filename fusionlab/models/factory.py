@@ -80,10 +80,11 @@ def make_fusion_net(
             raise ConfigError(f"views.{name}", f"no branch named '{name}'; branches: {sorted(branches)}")
     token_embedding = None
     data_spec = input_spec
-    subword_branches = {n for n in branches if reads_subwords(_target_class(branches[n], f"branches.{n}"))}
+    classes = {n: _target_class(branches[n], f"branches.{n}") for n in branches}
+    subword_branches = {n for n, cls in classes.items() if reads_subwords(cls)}
     if subword_branches and taps:
         raise ConfigError("taps", f"multi-level fusion cannot tap a pretrained branch ({sorted(subword_branches)})")
-    word_id_branches = {n for n in branches if reads_word_ids(_target_class(branches[n], f"branches.{n}"))}
+    word_id_branches = {n for n, cls in classes.items() if reads_word_ids(cls)}
     if word_id_branches and taps:
         raise ConfigError("taps", f"multi-level fusion cannot tap a word-id branch ({sorted(word_id_branches)})")
     embedded = set(branches) - subword_branches - word_id_branches
@@ -96,16 +97,16 @@ def make_fusion_net(
     for name in sorted(branches):
         spec, key = branches[name], f"branches.{name}"
         if name in subword_branches:  # reads the data's sub-word inputs (its own tokenizer), not a view
-            built[name] = _build(spec, key, **subword_arguments(data_spec, key, _target_class(spec, key)))
+            built[name] = _build(spec, key, **subword_arguments(data_spec, key, classes[name]))
             check_subword_match(built[name], data_spec, key)
             continue
         if name in word_id_branches:  # reads the word ids themselves (its own vectors), not a view
             if name in views:
                 raise ConfigError(f"views.{name}", "a branch that reads word ids takes no view")
-            built[name] = _build(spec, key, **word_id_arguments(data_spec, key, _target_class(spec, key)))
+            built[name] = _build(spec, key, **word_id_arguments(data_spec, key, classes[name]))
             continue
         view, branch_spec = make_view(views.get(name, "raw"), input_spec, f"views.{name}")
-        cls = _target_class(spec, key)
+        cls = classes[name]
         reads = getattr(cls, "modality", "series")
         if reads != branch_spec.modality:
             hint = f" (try views: {{{name}: rows}})" if branch_spec.modality == "image" else ""
