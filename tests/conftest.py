@@ -138,6 +138,21 @@ def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+# Model presets made only of branch kinds and an arrangement that other presets hold (each stand-in listed):
+# the slow per-preset matrices (ONNX and TorchScript export, compilation) check the stand-ins and skip these,
+# pairwise coverage as the config matrix's presets x fusions. A preset not listed (every new one) is checked.
+COVERED_BY = {
+    "cnn_rnn": ("cnn_rnn_transformer",),  # the same CNN and GRU branches side by side, a third beside them
+    "cnn_transformer": ("cnn_rnn_transformer",),
+    "rnn_transformer": ("cnn_rnn_transformer",),
+    "cnntransformer_rnn": ("cnnrnn_transformer", "transformer"),  # a stacked pair beside a branch
+    "inception_rnn": ("inception", "rnn", "cnn_rnn_transformer"),  # two side by side, each checked alone
+    "inception_transformer": ("inception", "transformer", "cnn_rnn_transformer"),
+    "inception_resnet": ("inception", "resnet", "cnn_rnn_transformer"),
+    "fcn": ("cnn", "lstm_fcn"),  # the same CNN branch kind (conv, BatchNorm, ReLU, mean pool) at other widths
+}
+
+
 def experiments_with_branch(branch: str) -> tuple[str, ...]:
     """The experiments of ``conf/experiment`` whose defaults add ``branch=<branch>``, directly or through
     the experiment they extend (read from the YAML files, so a new preset is found without a list)."""

@@ -1,5 +1,5 @@
-"""Export: every model preset matches PyTorch on real test data as a torch.export program and as TorchScript, and
-as ONNX on every branch kind and arrangement (``ONNX_COVERED_BY``), or is refused in one line."""
+"""Export: every model preset matches PyTorch on real test data as a torch.export program, and as ONNX and
+TorchScript on every branch kind and arrangement (``tests.conftest.COVERED_BY``), or is refused in one line."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fusionlab.config.schema import ConfigError
 from fusionlab.inference.export import SUFFIX, TOLERANCE, compare, example_inputs, export_model
 from fusionlab.registry import options
 from fusionlab.training.run import prepare
+from tests.conftest import COVERED_BY
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
@@ -55,27 +56,13 @@ def _trained(make_cfg, preset: str, texts: Path, out: Path):
 
 
 PRESETS = options("model")
-# ONNX is converted from the torch.export program that every preset checks; what the conversion adds is the
-# translation of the program's operators, which the branch kinds and the arrangement decide. These presets
-# hold only branch kinds and an arrangement of presets listed beside them, whose ONNX graphs are checked: each
-# skips ONNX's 5-15 s conversion (pairwise coverage, as the config matrix's presets x fusions). A preset not
-# listed here (every new one) is converted and checked in all three formats.
-ONNX_COVERED_BY = {
-    "cnn_rnn": ("cnn_rnn_transformer",),  # the same CNN and GRU branches side by side, a third beside them
-    "cnn_transformer": ("cnn_rnn_transformer",),
-    "rnn_transformer": ("cnn_rnn_transformer",),
-    "cnntransformer_rnn": ("cnnrnn_transformer", "transformer"),  # a stacked pair beside a branch
-    "inception_rnn": ("inception", "rnn", "cnn_rnn_transformer"),  # two side by side, each checked alone
-    "inception_transformer": ("inception", "transformer", "cnn_rnn_transformer"),
-    "inception_resnet": ("inception", "resnet", "cnn_rnn_transformer"),
-    "fcn": ("cnn", "lstm_fcn"),  # the same CNN branch kind (conv, BatchNorm, ReLU, mean pool) at other widths
-}
-
-
+# ONNX and TorchScript are checked on every branch kind and arrangement; a preset made only of kinds and an
+# arrangement checked elsewhere (COVERED_BY) skips both (pairwise coverage, as the config matrix's presets x
+# fusions); the torch.export program, which every deployment format starts from, is checked on every preset.
 def test_every_preset_is_covered() -> None:
     assert {"cnn_rnn", "transformer", "lstm_fcn", "cnn2d", "text_cnn"} <= set(PRESETS)
-    for preset, covering in ONNX_COVERED_BY.items():  # each stand-in is a preset whose ONNX graph is checked
-        assert preset in PRESETS and all(c in PRESETS and c not in ONNX_COVERED_BY for c in covering), preset
+    for preset, covering in COVERED_BY.items():  # each stand-in is a preset whose exports are checked
+        assert preset in PRESETS and all(c in PRESETS and c not in COVERED_BY for c in covering), preset
 
 
 @pytest.mark.slow
@@ -85,8 +72,8 @@ def test_preset_exports_match_pytorch_on_test_data(preset: str, make_cfg, review
     net, modality, prepared = _trained(make_cfg, preset, review_file, tmp_path / "run")
     rows, program = {}, None
     for fmt in ("exported_program", "onnx", "torchscript"):  # onnx is converted from the torch.export program
-        if fmt == "onnx" and preset in ONNX_COVERED_BY:
-            rows[fmt] = f"covered by {', '.join(ONNX_COVERED_BY[preset])}"
+        if fmt != "exported_program" and preset in COVERED_BY:
+            rows[fmt] = f"covered by {', '.join(COVERED_BY[preset])}"
             continue
         path = tmp_path / f"model{SUFFIX[fmt]}"
         example = example_inputs(prepared, modality, rows=4)
