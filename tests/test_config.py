@@ -32,7 +32,8 @@ OWN_PROCESS = {("trainer", "ddp_cpu")}
 PAPER_EXPERIMENTS = {("experiment", p.stem) for pattern in ("paper_mnist1d_*", "paper_lstm_fcn_*")
                      for p in (CONF / "experiment").glob(f"{pattern}.yaml")}
 # trained from their own YAMLs on reviews in tests/test_pretrained_transformer.py (the loss each step adds, eval.py)
-OWN_TESTS = {("experiment", "text_pretrained_bag_late"), ("experiment", "text_pretrained_cnn_bag_late")}
+OWN_TESTS = {("experiment", "text_pretrained_bag_late"), ("experiment", "text_pretrained_cnn_bag_late"),
+             ("experiment", "text_pretrained_ft_bag_late")}
 # Options that need a companion override: a required key, or image data for an image model.
 IMAGE_MODELS = {"cnn2d", "cnn2d_rnn"}
 COMPANIONS = {

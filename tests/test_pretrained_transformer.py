@@ -311,25 +311,32 @@ def test_fused_with_the_text_cnn_trains_from_the_cli_with_cached_frozen_states(t
         torch.testing.assert_close(saved[k], v)  # unchanged by training: frozen
 
 
-def test_fine_tuned_top_layer_has_its_own_lr_and_only_it_changes(make_cfg, tmp_path: Path) -> None:
-    """The experiment's layers 4-6 with layer 6 fine-tuned: layers 4 and 5 come from the cache (stacked), only
-    layer 6 runs, and only it and the head change."""
+def test_fine_tuned_preset_trains_only_the_top_layer_at_its_own_lr_beside_the_bag(make_cfg, tmp_path: Path) -> None:
+    """experiment=text_pretrained_ft_bag_late with its YAML's values (layer 6 of MiniLM's output layers 4-6
+    fine-tuned at lr 1e-4, layers 4 and 5 cached, the bag of n-grams beside it, late fusion on the branches' own
+    losses, 8 epochs): layers 4 and 5 come from the cache (stacked), only layer 6 runs and has its own parameter
+    group, and a training epoch changes layer 6, the bag and both classifiers, nothing below layer 6."""
     from fusionlab.jobs.builders import prepare
 
-    cfg = make_cfg(["experiment=text_pretrained", *text_file_overrides(tmp_path, cache_layers="[4,5]"),
-                    "model.branches.minilm.freeze=false", "model.branches.minilm.train_layers=1",
-                    "model.branches.minilm.lr=0.0005", "optimizer=adam", "optimizer.lr=0.01"])
+    yaml_cfg = make_cfg(["experiment=text_pretrained_ft_bag_late"])
+    minilm = yaml_cfg.model.branches.minilm
+    assert (minilm.freeze, minilm.train_layers, minilm.lr, list(minilm.layers)) == (False, 1, 1e-4, [4, 5, 6])
+    assert list(yaml_cfg.data.subwords_cache_layers) == [4, 5] and yaml_cfg.trainer.max_epochs == 8
+    assert (yaml_cfg.model.fusion.fused_loss, yaml_cfg.model.fusion.branch_loss) == (0.0, 1.0)
+    assert sorted(yaml_cfg.model.branches) == ["bag", "minilm"] and yaml_cfg.optimizer.lr == 0.003
+    cfg = make_cfg(["experiment=text_pretrained_ft_bag_late", *text_file_overrides(tmp_path)])
     dm, module, trainer = prepare(cfg)
     assert dm.splits["train"][3].shape[2:] == (2, 384)  # the outputs of layers 4 and 5, cached
     groups = module.param_groups()
-    own = [g for g in groups if g.get("lr") == 0.0005]
+    own = [g for g in groups if g.get("lr") == 1e-4]
     top = [p for n, p in module.net.named_parameters() if ".encoder.layer.5." in n]
     assert len(own) == 1 and {id(p) for p in own[0]["params"]} == {id(p) for p in top}
     assert all(id(p) not in {id(q) for q in top} for g in groups if g not in own for p in g["params"])
     before = {n: p.detach().clone() for n, p in module.net.named_parameters()}
     trainer.fit(module, datamodule=dm)
     changed = {n for n, p in module.net.named_parameters() if not torch.equal(before[n], p.detach())}
-    assert any(".encoder.layer.5." in n for n in changed) and "head.1.weight" in changed
+    assert any(".encoder.layer.5." in n for n in changed) and any(n.startswith("branches.bag.") for n in changed)
+    assert {"fusion.heads.0.1.weight", "fusion.heads.1.1.weight"} <= changed
     assert not any(".encoder.layer.4." in n or ".encoder.layer.0." in n or "embeddings" in n for n in changed)
 
 
