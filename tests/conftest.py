@@ -139,7 +139,7 @@ def read_metrics(run_dir: Path) -> dict:
 
 
 # Model presets made only of branch kinds and an arrangement that other presets hold (each stand-in listed):
-# the slow per-preset matrices (ONNX and TorchScript export, compilation) check the stand-ins and skip these,
+# the slow per-preset matrices (export to the three formats, compilation) check the stand-ins and skip these,
 # pairwise coverage as the config matrix's presets x fusions. A preset not listed (every new one) is checked.
 COVERED_BY = {
     "cnn_rnn": ("cnn_rnn_transformer",),  # the same CNN and GRU branches side by side, a third beside them
