@@ -66,12 +66,12 @@ def test_what_is_compiled_whole_and_what_stays_eager(make_cfg) -> None:
     assert "branches.fcn" in plans["lstm_fcn"].compiled
 
 
-@pytest.mark.slow
 def test_every_preset_is_compiled_or_covered() -> None:
     assert {"cnn_rnn_transformer", "cnnrnn_transformer", "lstm_fcn", "text_cnn"} <= set(COMPILED_PRESETS)
     assert all(c in COMPILED_PRESETS for covering in COVERED_BY.values() for c in covering)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", COMPILED_PRESETS)
 def test_every_preset_trains_a_step_compiled_and_matches_eager(make_cfg, capture_only, model: str,
                                                                tmp_path: Path) -> None:
