@@ -160,8 +160,7 @@ def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
     import torch
 
     from fusionlab.config.build import build
-    from fusionlab.jobs.builders import build_eval_module
-    from fusionlab.jobs.evaluate import network_spec
+    from fusionlab.jobs.evaluate import module_for_data
     from fusionlab.jobs.saved_run import for_loading, read_saved_run
 
     run = read_saved_run(selected_checkpoint(run_dir))
@@ -170,10 +169,7 @@ def branch_dropout(run_dir: Path, branches: list[str]) -> dict[str, float]:
     dm.prepare_data()
     dm.setup("test")
     # built for the inputs it was trained on (e.g. a frozen encoder's cached states), as eval.py builds it
-    module = build_eval_module(saved, network_spec(run.input_spec(), dm), len(run.classes() or dm.classes),
-                               run.config_dict)
-    module.load_state_dict(run.state_dict)
-    net = module.net.eval()
+    net = module_for_data(run, saved, dm).net.eval()
 
     def accuracy() -> float:
         correct, total = 0, 0

@@ -13,7 +13,7 @@ from fusionlab.config.store import EvalConfig
 from fusionlab.jobs.builders import build_datamodule, build_eval_module, build_trainer, validate
 from fusionlab.jobs.environment import quiet_lightning, set_threads
 from fusionlab.jobs.results import as_floats, write_json
-from fusionlab.jobs.saved_run import for_loading, read_saved_run
+from fusionlab.jobs.saved_run import SavedRun, for_loading, read_saved_run
 
 USAGE = "which checkpoint to test? e.g. python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt"
 
@@ -30,10 +30,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     quiet_lightning()
     pl.seed_everything(saved.get("seed", 0), workers=True, verbose=False)
     dm = test_data(cfg, saved, run.data_state)
-    spec = network_spec(run.input_spec(), dm)
     check_classes(run.classes(), dm)
-    module = build_eval_module(saved, spec, len(run.classes() or dm.classes), run.config_dict)
-    module.load_state_dict(run.state_dict)
+    module = module_for_data(run, saved, dm)
     trainer = build_trainer(cfg)
     metrics = as_floats(trainer.test(module, datamodule=dm, verbose=False)[0])
     out = Path(cfg.paths.output_dir)
@@ -45,10 +43,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def module_for_data(run: SavedRun, saved: DictConfig, dm: Any) -> Any:
+    """The checkpoint's module (``saved``: its config made for loading) built for ``dm``'s batches, holding its
+    trained weights."""
+    module = build_eval_module(saved, network_spec(run.input_spec(), dm), len(run.classes() or dm.classes),
+                               run.config_dict)
+    module.load_state_dict(run.state_dict)
+    return module
+
+
 def network_spec(saved: Any, dm: Any) -> Any:
     """The input spec to build a checkpoint's network for ``dm``'s batches: the run's own (``saved``: its shape
     and vocabulary; ``dm``'s when None) with ``dm``'s sub-word inputs (a pretrained branch's ids, or its
-    frozen layers' cached states, which the saved spec does not record)."""
+    frozen layers' cached states, which the saved spec records as ids)."""
     spec = saved or dm.input_spec
     subwords = getattr(dm.input_spec, "subwords", None)
     return spec.with_(subwords=subwords) if subwords is not None else spec
