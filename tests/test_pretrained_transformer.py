@@ -338,6 +338,15 @@ def test_fine_tuned_preset_trains_only_the_top_layer_at_its_own_lr_beside_the_ba
     assert any(".encoder.layer.5." in n for n in changed) and any(n.startswith("branches.bag.") for n in changed)
     assert {"fusion.heads.0.1.weight", "fusion.heads.1.1.weight"} <= changed
     assert not any(".encoder.layer.4." in n or ".encoder.layer.0." in n or "embeddings" in n for n in changed)
+    x, y, mask, states, states_mask = next(iter(dm.val_dataloader()))  # eval mode: no dropout, the averaged logits
+    module.eval()
+    with torch.no_grad():
+        logits = module.net(x, mask, states, states_mask)
+        torch.testing.assert_close(logits, module.net(x, mask, states, states_mask))
+        branch_logits = module.net.fusion.branch_logits(module.net.features(x, mask, states, states_mask))
+        torch.testing.assert_close(logits, branch_logits.mean(1))
+        torch.testing.assert_close(module._step((x, y, mask, states, states_mask), "val"),
+                                   torch.nn.functional.cross_entropy(logits, y))
 
 
 def test_word_dropout_preset_drops_words_of_the_cnn_and_keeps_the_sub_words(make_cfg, tmp_path: Path) -> None:
