@@ -145,11 +145,14 @@ COVERED_BY = {
     "cnn_rnn": ("cnn_rnn_transformer",),  # the same CNN and GRU branches side by side, a third beside them
     "cnn_transformer": ("cnn_rnn_transformer",),
     "rnn_transformer": ("cnn_rnn_transformer",),
-    "cnntransformer_rnn": ("cnnrnn_transformer", "transformer"),  # a stacked pair beside a branch
+    "cnn": ("cnn_rnn_transformer", "inception"),  # the same branch side by side; one branch alone: inception
+    "rnn": ("cnn_rnn_transformer", "inception"),
+    "transformer": ("cnn_rnn_transformer", "inception"),
+    "cnntransformer_rnn": ("cnnrnn_transformer", "cnn_rnn_transformer"),  # a stacked pair beside a branch
     "inception_rnn": ("inception", "rnn", "cnn_rnn_transformer"),  # two side by side, each checked alone
     "inception_transformer": ("inception", "transformer", "cnn_rnn_transformer"),
     "inception_resnet": ("inception", "resnet", "cnn_rnn_transformer"),
-    "fcn": ("cnn", "lstm_fcn"),  # the same CNN branch kind (conv, BatchNorm, ReLU, mean pool) at other widths
+    "fcn": ("lstm_fcn", "inception"),  # lstm_fcn holds the same FCN branch beside its LSTM
 }
 
 

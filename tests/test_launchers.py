@@ -158,30 +158,29 @@ def test_pruning_refuses_a_metric_that_runs_against_the_study(tmp_path: Path, di
 
 @pytest.mark.slow
 # -- clusters ---------------------------------------------------------------------------------------
-def test_submitit_local_launcher_completes_a_two_job_sweep(tmp_path: Path, env: dict[str, str]) -> None:
+def test_submitit_local_launcher_completes_a_sweep_job(tmp_path: Path, env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
     r = run_cli("train.py", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
-                "fusion=concat,gated", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
+                "fusion=gated", "debug=fast", f"hydra.sweep.dir={sweep}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert [m["choices"]["fusion"] for m in jobs(sweep)] == ["concat", "gated"]
-    assert all(m["status"] == "ok" for m in jobs(sweep))
+    assert [(m["choices"]["fusion"], m["status"]) for m in jobs(sweep)] == [("gated", "ok")]
     assert (sweep / ".submitit").is_dir()
 
 
 @pytest.mark.slow
-def test_ray_launcher_runs_jobs_on_a_local_ray_cluster(tmp_path: Path, env: dict[str, str]) -> None:
+def test_ray_launcher_runs_a_job_on_a_local_ray_cluster(tmp_path: Path, env: dict[str, str]) -> None:
     pytest.importorskip("ray")
     ray_tmp = Path("/tmp") / f"ray-{tmp_path.name[:20]}-{os.getpid()}"  # unix socket paths must stay short
     sweep = tmp_path / "sweep"
     try:
         r = run_cli("train.py", "-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
-                    "+hydra.launcher.ray.init.include_dashboard=false", "fusion=concat,sum", "debug=fast",
+                    "+hydra.launcher.ray.init.include_dashboard=false", "fusion=sum", "debug=fast",
                     f"hydra.sweep.dir={sweep}", env={**env, "RAY_TMPDIR": str(ray_tmp), "RAY_AUTH_MODE": "disabled",
                                                      "RAY_USAGE_STATS_ENABLED": "0"})
     finally:
         subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert [m["choices"]["fusion"] for m in jobs(sweep)] == ["concat", "sum"]
+    assert [(m["choices"]["fusion"], m["status"]) for m in jobs(sweep)] == [("sum", "ok")]
 
 
 def test_slurm_preset_sets_the_submitit_slurm_launcher() -> None:
