@@ -149,8 +149,8 @@ COVERED_BY = {
     "rnn": ("cnn_rnn_transformer", "inception"),
     "transformer": ("cnn_rnn_transformer", "inception"),
     "cnntransformer_rnn": ("cnnrnn_transformer", "cnn_rnn_transformer"),  # a stacked pair beside a branch
-    "inception_rnn": ("inception", "rnn", "cnn_rnn_transformer"),  # two side by side, each checked alone
-    "inception_transformer": ("inception", "transformer", "cnn_rnn_transformer"),
+    "inception_rnn": ("inception", "cnn_rnn_transformer"),  # inception checked alone, the GRU beside others
+    "inception_transformer": ("inception", "cnn_rnn_transformer"),
     "inception_resnet": ("inception", "resnet", "cnn_rnn_transformer"),
     "fcn": ("lstm_fcn", "inception"),  # lstm_fcn holds the same FCN branch beside its LSTM
 }

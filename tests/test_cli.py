@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_metrics, run_cli, run_cli_shared
+from tests.conftest import read_metrics, run_cli_shared
 
 
 @pytest.fixture
@@ -22,14 +22,14 @@ def run_folder(stdout: str) -> Path:
 
 
 def test_train_then_eval_reproduces_the_test_metrics(tmp_path: Path, env: dict[str, str]) -> None:
-    r = run_cli("train.py", "debug=limit", "seed=1", env=env)
+    r = run_cli_shared("train.py", "debug=limit", "seed=1", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     run = run_folder(r.stdout)
     assert run.is_relative_to(tmp_path / "outputs" / "train" / "runs")
     trained = read_metrics(run)["metrics"]
     assert (run / ".hydra" / "config.yaml").is_file() and (run / ".hydra" / "hydra.yaml").is_file()
 
-    e = run_cli("eval.py", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", env=env)
+    e = run_cli_shared("eval.py", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", env=env)
     assert e.returncode == 0, e.stderr[-3000:]
     evaluated = read_metrics(run_folder(e.stdout))["metrics"]
     for key in ("test/acc", "test/f1", "test/loss"):
