@@ -106,7 +106,7 @@ def test_export_cli_writes_a_checked_onnx_file_and_refuses_in_one_line(tmp_path:
     from fusionlab.jobs.train import train
     from tests.conftest import compose_cfg, run_cli_shared
 
-    train(compose_cfg([*TINY[:-1], "model=cnn_rnn"], tmp_path / "run", data_dir))
+    train(compose_cfg([*TINY[:-1], "model=cnn"], tmp_path / "run", data_dir))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     arrays = MNIST1DDataModule(data_dir=str(data_dir)).load_arrays()
     np.savez(tmp_path / "test.npz", x=arrays["x_test"][:200])
