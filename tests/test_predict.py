@@ -14,7 +14,7 @@ import torch
 
 from fusionlab.jobs.evaluate import evaluate
 from fusionlab.jobs.train import train
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ["trainer.max_epochs=2", "+trainer.limit_train_batches=4", "logger=none", "threads=1"]
@@ -38,10 +38,13 @@ def _eval_acc(make_cfg, ckpt: Path, out: Path) -> float:
     return metrics["test/acc"]
 
 
-def _predict(tmp_path: Path, ckpt: Path, inp: Path, *extra: str, name: str = "pred.csv"):
+def _predict(tmp_path: Path, ckpt: Path, inp: Path, *extra: str, name: str = "pred.csv", fresh: bool = False):
+    """``python predict.py ...``: in a process of its own with ``fresh``, else in the shared CLI process
+    (the same script as ``__main__``, without paying torch's and Lightning's imports again)."""
     out = tmp_path / name
-    result = run_cli("predict.py", f"ckpt_path={ckpt}", f"input={inp}", f"output={out}",
-                     f"paths.log_dir={tmp_path / 'logs'}", "threads=1", *extra)
+    run = run_cli if fresh else run_cli_shared
+    result = run("predict.py", f"ckpt_path={ckpt}", f"input={inp}", f"output={out}",
+                 f"paths.log_dir={tmp_path / 'logs'}", "threads=1", *extra)
     return result, out
 
 
@@ -86,7 +89,7 @@ def series_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path):
 def test_series_predictions_equal_eval_accuracy_with_training_data_moved_away(series_run, tmp_path: Path) -> None:
     ckpt, new, arrays, eval_acc = series_run
     assert not (new.parent / "mine").exists()
-    result, out = _predict(tmp_path, ckpt, new)
+    result, out = _predict(tmp_path, ckpt, new, fresh=True)  # once, the whole start-up of predict.py
     assert result.returncode == 0, result.stderr
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["row", "prediction", *[f"p_{c}" for c in range(10)]]
