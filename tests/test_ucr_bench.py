@@ -124,8 +124,8 @@ def test_bench_runs_end_to_end_on_one_small_set(tmp_path) -> None:
 
 
 def test_minirocket_runs_fit_the_official_unscaled_split_and_resume(tmp_path, monkeypatch) -> None:
-    """run_minirocket hands aeon's MiniRocketClassifier the official training split as float64, unscaled and
-    zero-padded like ours, scores the official test split, records one run per (set, seed) and skips the
+    """run_minirocket hands aeon's MiniRocketClassifier the official training split as float64 and unscaled,
+    scores the official test split, records one run per (set, seed) and skips the
     recorded ones on a rerun. (aeon's classifier is replaced by a recording stand-in: the real one spends ~40 s
     in numba's first compilation.)"""
     import aeon.classification.convolution_based as cb
@@ -143,13 +143,13 @@ def test_minirocket_runs_fit_the_official_unscaled_split_and_resume(tmp_path, mo
             return self
 
         def predict(self, x):
-            return torch.full((len(x),), int(self.label)).numpy()
+            return np.full(len(x), self.label)
 
     monkeypatch.setattr(cb, "MiniRocketClassifier", Recording)
     sweep = tmp_path / "sweep"
     bench_ucr.run_minirocket(["ItalyPowerDemand"], [0, 1], sweep, tmp_path / "data")
     x_train, _ = load_classification("ItalyPowerDemand", split="train")
-    x_test, y_test = load_classification("ItalyPowerDemand", split="test")
+    _, y_test = load_classification("ItalyPowerDemand", split="test")
     timed = [f for f in fits if f[2].shape[0] == x_train.shape[0]]  # after the warm-up fits (20 series each)
     assert [(f[0], f[1]) for f in timed] == [(0, 1), (1, 1)]
     assert all(f[2].dtype == "float64" for f in timed)
