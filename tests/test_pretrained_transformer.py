@@ -508,8 +508,12 @@ def test_export_cli_writes_an_onnx_graph_of_word_and_subword_inputs_that_matches
     from fusionlab.jobs.builders import prepare
     from tests.conftest import run_cli_shared
 
-    cfg = make_cfg(["experiment=text_pretrained_cnn", *text_file_overrides(tmp_path)], out=tmp_path / "run")
+    # the preset's branches with its encoder cut to the first two layers (both outputs cached): the same graph
+    # inputs and structure, less to export and check (33.6 -> 24.3 s here)
+    cfg = make_cfg(["experiment=text_pretrained_cnn", "model.branches.minilm.layers=[1,2]",
+                    *text_file_overrides(tmp_path)], out=tmp_path / "run")
     dm, module, trainer = prepare(cfg)
+    assert len(module.net.branches["minilm"].encoder.encoder.layer) == 2
     trainer.fit(module, datamodule=dm)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     out = tmp_path / "model.onnx"
