@@ -32,8 +32,9 @@ OWN_PROCESS = {("trainer", "ddp_cpu")}
 PAPER_EXPERIMENTS = {("experiment", p.stem) for pattern in ("paper_mnist1d_*", "paper_lstm_fcn_*")
                      for p in (CONF / "experiment").glob(f"{pattern}.yaml")}
 # trained from their own YAMLs on reviews in tests/test_pretrained_transformer.py (the loss each step adds, eval.py)
-OWN_TESTS = {("experiment", "text_pretrained_bag_late"), ("experiment", "text_pretrained_cnn_bag_late"),
-             ("experiment", "text_pretrained_ft_bag_late")}
+OWN_TESTS = {("experiment", e) for e in ("text_pretrained_bag_late", "text_pretrained_cnn_bag_late",
+                                          "text_pretrained_ft_bag_late", "text_pretrained_cnn",
+                                          "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")}
 # Options that need a companion override: a required key, or image data for an image model.
 IMAGE_MODELS = {"cnn2d", "cnn2d_rnn"}
 COMPANIONS = {
@@ -122,6 +123,13 @@ def evaluate_on_a_training_batch(cfg) -> None:
     and every ``debug=limit`` run use."""
     if "eval_batch_size" in cfg.data and "batch_size" in cfg.data:
         cfg.data.eval_batch_size = cfg.data.batch_size
+
+
+def test_every_preset_skipped_here_is_trained_in_its_own_test() -> None:
+    """The experiments this matrix composes but does not train are composed and trained by name there."""
+    own = (Path(__file__).parent / "test_pretrained_transformer.py").read_text()
+    for group, option in OWN_TESTS:
+        assert (group, option) in OPTIONS and f'"{group}={option}"' in own, option
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
