@@ -31,7 +31,8 @@ OWN_PROCESS = {("trainer", "ddp_cpu")}
 # paper experiments train one step in tests/test_paper_configs.py, with the sizes and protocol they promise
 PAPER_EXPERIMENTS = {("experiment", p.stem) for pattern in ("paper_mnist1d_*", "paper_lstm_fcn_*")
                      for p in (CONF / "experiment").glob(f"{pattern}.yaml")}
-# trained from their own YAMLs on reviews in tests/test_pretrained_transformer.py (the loss each step adds, eval.py)
+# trained from their own YAMLs on reviews in tests/test_pretrained_transformer.py, where each is also checked
+# for what it adds (the loss each step takes, word dropout, cross-attention masks, eval.py, export)
 OWN_TESTS = {("experiment", e) for e in ("text_pretrained_bag_late", "text_pretrained_cnn_bag_late",
                                           "text_pretrained_ft_bag_late", "text_pretrained_cnn",
                                           "text_pretrained_cnn_wordrop", "text_pretrained_cnn_xattn")}
